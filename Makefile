@@ -18,7 +18,11 @@ export NO_COLOR := 1
 export ANSIBLE_HOST_KEY_CHECKING := False
 export ANSIBLE_LINT_SKIP_SCHEMA_UPDATE := 1
 
-.PHONY: test venv layout units sanity lint integration emulator clean
+SHELL := /bin/bash
+# Run a stage's command and print how long it took, keeping its exit status.
+timed = start=$$(date +%s); $(1); rc=$$?; echo "\#\#\# stage $@: $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
+
+.PHONY: test venv layout units sanity lint integration emulator clean demo
 
 test: units sanity lint integration
 	@echo "make test: all stages passed"
@@ -39,7 +43,7 @@ layout: venv
 	    --exclude=./.ansible --exclude=./collections --exclude='__pycache__' -cf - . | tar -C $(COLL) -xf -
 
 units: layout
-	cd $(COLL) && $(BIN)/python -m pytest tests/unit -p no:cacheprovider -q -n 2
+	@cd $(COLL) && $(call timed,$(BIN)/python -m pytest tests/unit -p no:cacheprovider -q -n 2)
 
 # ansible-test downloads get-pip for its per-test venvs; the stand-in uses the
 # stdlib ensurepip instead, so sanity runs offline.
@@ -47,16 +51,56 @@ sanity: layout
 	@pipv=$$(grep -oP "pip='\K[0-9.]+" $(VENV)/lib/python3*/site-packages/ansible_test/_internal/python_requirements.py | head -1); \
 	mkdir -p $$HOME/.ansible/test/cache; \
 	cp tests/tools/get_pip_offline.py $$HOME/.ansible/test/cache/get_pip_$$(echo $$pipv | tr . _).py
-	cd $(COLL) && ansible-test sanity --python 3.11 --local --color no
+	@cd $(COLL) && $(call timed,ansible-test sanity --python 3.11 --local --color no)
 
 lint: layout
-	cd $(COLL) && ansible-lint --offline --profile production --nocolor
+	@cd $(COLL) && $(call timed,ansible-lint --offline --profile production --nocolor)
 
+# integration: every target runs (--continue-on-error) and the stage fails if any failed.
+# One emulator for all targets (tests/integration/emulator_ctl.py); its facts reach
+# the targets as the extra var mc_emulator through integration_config.yml in the build tree. The
+# emulator is stopped whatever ansible-test's outcome, and ansible-test's exit status is kept.
+EMULATOR_IT = $(BUILD)/emulator-integration
 integration: layout
-	cd $(COLL) && ansible-test integration --python 3.11 --local --color no
+	cd $(COLL) && $(BIN)/python tests/integration/emulator_ctl.py start $(EMULATOR_IT) tests/integration/integration_config.yml
+	@cd $(COLL) && start=$$(date +%s); ansible-test integration --python 3.11 --local --color no --continue-on-error $(TARGETS); rc=$$?; \
+	    $(BIN)/python tests/integration/emulator_ctl.py stop $(EMULATOR_IT); \
+	    echo "### stage $@: $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
 emulator: venv
 	$(BIN)/python -m tests.emulator --port $${PORT:-8443} --state $${STATE:-$(BUILD)/emulator.sqlite} --ready-file $(BUILD)/emulator.ready.json
 
 clean:
 	rm -rf $(BUILD)
+
+# The whole story against the emulator: projects, a fleet of six hosts, rotations, the expiry report.
+demo: venv
+	$(BIN)/python tests/tools/demo.py $(BUILD)
+
+# Benchmarks against community.crypto and the Ansible floor (bench/, docs/performance.md); not part of
+# `make test` except the one-round smoke run. community.crypto comes from the PyPI ansible package in its
+# own venv (collections only: ansible-playbook is ours on both sides). BENCH_ARGS e.g. "--only P1,P3 -v".
+ANSIBLE_FULL ?= $(BUILD)/ansible-full
+ANSIBLE_PKG  ?= ansible==12.3.0
+.PHONY: bench bench-smoke ansible-full
+ansible-full:
+	@ls -d $(ANSIBLE_FULL)/lib/python3*/site-packages/ansible_collections/community/crypto >/dev/null 2>&1 || \
+	    { $(PYTHON) -m venv $(ANSIBLE_FULL) && $(ANSIBLE_FULL)/bin/pip install -q --no-deps $(ANSIBLE_PKG); }
+
+bench: layout ansible-full
+	@$(call timed,$(BIN)/python bench/run.py --collections $(BUILD) --ansible-full $(ANSIBLE_FULL) $(BENCH_ARGS))
+
+bench-smoke: layout ansible-full
+	@$(call timed,$(BIN)/python bench/run.py --collections $(BUILD) --ansible-full $(ANSIBLE_FULL) --smoke $(BENCH_ARGS))
+
+# Reliability suites (tests/reliability, docs/reliability.md): crash at every step, API faults, bad input,
+# secrets in logs, file modes and planted symlinks, concurrent runs. `reliability` is the short set (CI);
+# `soak` the long one (< 30 min), which prints the R1-R6 figures at the end.
+.PHONY: reliability soak
+reliability: layout
+	@rm -f $(BUILD)/reliability-figures.jsonl
+	@cd $(COLL) && $(call timed,$(BIN)/python -m pytest tests/reliability -p no:cacheprovider -q -m "not soak")
+
+soak: layout
+	@rm -f $(BUILD)/reliability-figures.jsonl
+	@cd $(COLL) && $(call timed,$(BIN)/python -m pytest tests/reliability -p no:cacheprovider -q -n 2)

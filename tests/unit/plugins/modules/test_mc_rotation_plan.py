@@ -1,0 +1,166 @@
+"""mc_rotation_plan: the controller side of the rotation (facts in, plan out, ledger, lock, failures).
+
+The remote list is passed in (``remote``), so no API call is made; the planner itself is tested in
+tests/unit/plugins/module_utils (inventory). These tests check what the module adds around it.
+"""
+
+import json
+import os
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ansible_collections.mcdev.credentials.plugins.modules import mc_rotation_plan
+from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
+from ansible_collections.mcdev.credentials.plugins.module_utils.credential import KeyStore
+from ansible_collections.mcdev.credentials.tests.unit.plugins.modules.utils import (
+    ModuleFail,
+    run_module,
+    self_signed_certificate,
+)
+
+NOW = "2026-06-01T00:00:00Z"
+HOSTS = ["h1", "h2"]
+
+
+def _cred(cid, alias, expires, created="2025-05-01T00:00:00Z", status="ACTIVE", key=None):
+    key = key or rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    cert = self_signed_certificate(key, alias)
+    return {"id": cid, "alias": alias, "kind": "oauth1", "environment": "sandbox", "status": status,
+            "fingerprint": crypto.certificate_fingerprint(cert),
+            "public_key_fingerprint": crypto.public_key_fingerprint(key),
+            "created": created, "expires": expires, "consumer_key": "ck-" + cid,
+            "certificate_pem": crypto.dump_certificates([cert]).decode()}, key
+
+
+def _host(cid, fingerprint, verified=True):
+    return {"reachable": True, "current_id": cid, "current_fingerprint": fingerprint,
+            "verified_fingerprint": fingerprint if verified else None,
+            "verified_at": "2026-01-01T00:00:00Z" if verified else None, "deployed_at": "2025-12-01T00:00:00Z",
+            "versions": [{"credential_id": cid, "fingerprint": fingerprint}]}
+
+
+def _args(tmp_path, **extra):
+    args = {"phase": "plan", "project_id": "p1", "kind": "oauth1", "name": "app", "hosts": HOSTS,
+            "state_dir": str(tmp_path / "state"), "now": NOW, "consumer_key": "unused",
+            "api_url": "https://127.0.0.1:1/developers"}
+    args.update(extra)
+    return args
+
+
+def test_unknown_hosts_are_gathered_first_without_a_lock(tmp_path):
+    old, _ = _cred("c1", "app", "2026-07-01T00:00:00Z")
+    result = run_module(mc_rotation_plan, _args(tmp_path, remote=[old]))
+    assert result["state"] == "GATHER" and result["gather"] == HOSTS
+    assert result["changed"] is False
+    assert not os.path.exists(tmp_path / "state" / "p1_sandbox_oauth1_app" / "ledger.json")
+
+
+def test_nothing_due_is_idle_and_leaves_no_lock(tmp_path):
+    old, _ = _cred("c1", "app", "2027-05-01T00:00:00Z")
+    facts = dict((h, _host("c1", old["fingerprint"])) for h in HOSTS)
+    result = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts))
+    assert result["state"] == "IDLE" and result["create"] is None and result["deploy"] is None
+    # the facts are cached: the next run plans without asking the hosts
+    again = run_module(mc_rotation_plan, _args(tmp_path, remote=[old]))
+    assert again["state"] == "IDLE" and again["gather"] == []
+    ledger = json.load(open(tmp_path / "state" / "p1_sandbox_oauth1_app" / "ledger.json")) \
+        if os.path.exists(tmp_path / "state" / "p1_sandbox_oauth1_app" / "ledger.json") else {}
+    assert not ledger.get("lock_owner")
+
+
+def test_due_plans_a_create_into_the_key_store_and_holds_the_lock(tmp_path):
+    old, _ = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    facts = dict((h, _host("c1", old["fingerprint"])) for h in HOSTS)
+    result = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts))
+    assert result["state"] == "CREATING"
+    create = result["create"]
+    assert create["alias"].startswith("app-") and create["alias"] == "app-" + result["rotation_id"]
+    assert create["key_path"].startswith(create["key_store"]) and create["key_path"].endswith(".key.pem")
+    assert os.path.isdir(os.path.dirname(create["key_path"]))
+    # a second run meanwhile is refused, naming the lock holder
+    with pytest.raises(ModuleFail) as failed:
+        run_module(mc_rotation_plan, _args(tmp_path, remote=[old]))
+    assert "being rotated by another run" in failed.value.result["msg"]
+    assert result["run_id"] in failed.value.result["msg"]
+
+
+def test_created_credential_is_rolled_out_from_the_key_store(tmp_path):
+    old, _ = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    facts = dict((h, _host("c1", old["fingerprint"])) for h in HOSTS)
+    first = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts))
+    new, key = _cred("c2", first["create"]["alias"], "2027-07-01T00:00:00Z", created=NOW)
+    KeyStore(first["create"]["key_store"], "p1", "sandbox").save(first["create"]["alias"], key)
+    rollout = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], created=new, run_id=first["run_id"]))
+    deploy = rollout["deploy"]
+    assert deploy["credential_id"] == "c2" and sorted(deploy["hosts"]) == HOSTS
+    assert deploy["key_path"] == first["create"]["key_path"]
+    assert deploy["credential"]["certificate_pem"].startswith("-----BEGIN CERTIFICATE")
+    assert "PRIVATE KEY" not in json.dumps(rollout)
+
+    # the fleet reports the new credential verified: the old one may be revoked
+    done = dict((h, _host("c2", new["fingerprint"])) for h in HOSTS)
+    recorded = run_module(mc_rotation_plan, _args(tmp_path, phase="record", remote=rollout["remote"],
+                                                  host_facts=done, run_id=first["run_id"]))
+    assert recorded["state"] == "REVOKING" and recorded["revoke"] == ["c1"]
+    assert recorded["in_use_fingerprints"] == [new["fingerprint"]]
+
+    released = run_module(mc_rotation_plan, _args(tmp_path, phase="release", revoked=["c1"],
+                                                  run_id=first["run_id"]))
+    assert released["ledger"]["lock_owner"] is None and released["ledger"]["rotation_id"] is None
+
+
+def test_unreachable_host_blocks_revocation(tmp_path):
+    old, _ = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    new, key = _cred("c2", "app-1780000000", "2027-07-01T00:00:00Z", created="2026-05-31T00:00:00Z")
+    KeyStore(str(tmp_path / "state" / "p1_sandbox_oauth1_app" / "keys"), "p1", "sandbox").save(new["alias"], key)
+    facts = {"h1": _host("c2", new["fingerprint"]), "h2": {"reachable": False}}
+    with pytest.raises(ModuleFail) as failed:
+        run_module(mc_rotation_plan, _args(tmp_path, phase="record", remote=[old, new], host_facts=facts,
+                                           run_id="r1"))
+    msg = failed.value.result["msg"]
+    assert "h2" in msg and "unreachable" in msg
+    assert failed.value.result.get("revoke", []) == []
+
+
+def test_failed_host_counts_one_attempt_per_run_names_it_and_releases_the_lock(tmp_path):
+    old, _ = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    facts = dict((h, _host("c1", old["fingerprint"])) for h in HOSTS)
+    plan = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts))
+    for host in HOSTS:
+        with pytest.raises(ModuleFail) as failed:
+            run_module(mc_rotation_plan, _args(
+                tmp_path, phase="failed", run_id=plan["run_id"], host=host, rolled_back_to="c1",
+                error="Reload the application (command) failed: rc 3",
+                host_facts={host: _host("c1", old["fingerprint"])}))
+        result = failed.value.result
+        assert "stopped on host %s" % host in result["msg"] and "rc 3" in result["msg"]
+        assert "put back on version c1" in result["msg"] and "Nothing was revoked" in result["msg"]
+    ledger = result["ledger"]
+    assert ledger["attempts"] == 1 and ledger["lock_owner"] is None
+    assert "h1" in ledger["last_error"] and "h2" in ledger["last_error"]
+    assert ledger["next_attempt_at"] == "2026-06-01T01:00:00Z"
+    # a scheduled run waits for the backoff; a manual run (respect_backoff=false) goes ahead
+    waiting = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], respect_backoff=True))
+    assert waiting["state"] == "FAILED_RETRYABLE" and waiting["create"] is None
+    manual = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], respect_backoff=False))
+    assert manual["state"] == "CREATING"
+
+
+@pytest.mark.parametrize("option,value,words", [
+    ("now", "yesterday", "now='yesterday' is not an ISO 8601 time"),
+    ("soak_hours", -1, "soak_hours must not be negative"),
+    ("max_attempts", 0, "max_attempts must be at least 1"),
+])
+def test_bad_input_names_the_option(tmp_path, option, value, words):
+    with pytest.raises(ModuleFail) as failed:
+        run_module(mc_rotation_plan, _args(tmp_path, remote=[], **{option: value}))
+    assert words in failed.value.result["msg"]
+
+
+def test_check_mode_takes_no_lock(tmp_path):
+    old, _ = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    facts = dict((h, _host("c1", old["fingerprint"])) for h in HOSTS)
+    result = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts), check_mode=True)
+    assert result["state"] == "CREATING"
+    assert not os.path.exists(tmp_path / "state" / "p1_sandbox_oauth1_app" / "ledger.json")
