@@ -24,7 +24,7 @@ timed = start=$$(date +%s); $(1); rc=$$?; echo "\#\#\# stage $@: $$(( $$(date +%
 
 .PHONY: test venv layout units sanity lint integration emulator clean demo
 
-test: units sanity lint integration
+test: units sanity lint integration bench-smoke
 	@echo "make test: all stages passed"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt

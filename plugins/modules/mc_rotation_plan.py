@@ -1,0 +1,684 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mcdev.credentials contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: mc_rotation_plan
+short_description: Plan the next safe step(s) of a Mastercard credential rotation
+version_added: 0.1.0
+description:
+  - The decision half of the C(mcdev.credentials.rotation) role. It reads the facts (the project's
+    credentials at Mastercard, the controller's key store and ledger, and what each in-scope host carries)
+    and answers with the next safe step(s) (create, deploy, verify, wait for the soak period, revoke, or
+    nothing). The role carries the answer out.
+  - The decisions themselves live in the collection's C(inventory) module_utils (C(plan_rotation)); this
+    module gathers the facts for it, keeps the ledger, the lease lock and the per-host facts cache on the
+    controller, and shapes the answer for the role.
+  - Runs on the controller. One Developers API call (the credential list) per run, whatever the number of
+    hosts; later phases reuse that list.
+author: mcdev.credentials contributors
+extends_documentation_fragment:
+  - mcdev.credentials.connection
+options:
+  phase:
+    description:
+      - V(plan) plans from the facts and takes the lock when there is work to do.
+      - V(record) stores what the fleet reported (O(host_facts)), plans again, and ends the run. When the plan
+        says the old credential(s) may now be revoked and O(revoke=true), it revokes them (with the same guards
+        as M(mcdev.credentials.mc_revoke). Never one that a host still uses, never the last active one). It
+        then records the outcome and releases the run's lock.
+      - V(failed) records a failed step (attempts, backoff), releases the lock and fails with a message
+        naming the host (O(host), when a host failed) and the cause.
+      - V(release) records the revocations carried out (O(revoked)) and releases the lock.
+    type: str
+    choices: [plan, record, failed, release]
+    default: plan
+  project_id:
+    description: The Developers API project.
+    type: str
+    required: true
+  kind:
+    description: Which credential is rotated.
+    type: str
+    choices: [mtls, oauth1, oauth2]
+    required: true
+  environment:
+    description: Project environment.
+    type: str
+    choices: [sandbox, production]
+    default: sandbox
+  name:
+    description: Folder of the credential on the hosts; also the default alias prefix and the ledger's name.
+    type: str
+    required: true
+  alias_prefix:
+    description:
+      - Names the credential's lineage. New credentials get the alias C(<alias_prefix>-<rotation id>);
+        credentials whose alias is the prefix or starts with C(<alias_prefix>-) are managed (and their old
+        ones revoked) by the rotation. Default O(name).
+    type: str
+  hosts:
+    description: Every in-scope host (the hosts that use this credential). An unreachable one blocks revocation.
+    type: list
+    elements: str
+    default: []
+  host_facts:
+    description:
+      - What hosts reported this run, a dict of host name to facts, the facts as returned by
+        M(mcdev.credentials.mc_deploy) in RV(mcdev.credentials.mc_deploy#module:host_facts). Stored in the
+        controller's fleet cache. A host listed with C(reachable=false) (or empty facts) is unreachable.
+    type: dict
+    default: {}
+  refresh_hosts:
+    description: Ignore the fleet cache and ask every in-scope host again (RV(gather) lists them all).
+    type: bool
+    default: false
+  revoke:
+    description:
+      - With O(phase=record), revoke what the plan allows. When false, the plan only lists it in RV(revoke).
+    type: bool
+    default: false
+  remote:
+    description:
+      - The credential list returned by an earlier phase of this run (RV(remote)); skips the API call.
+    type: list
+    elements: dict
+  created:
+    description: The credential a create (or adopt) step of this run produced (a record as the API modules return).
+    type: dict
+  revoked:
+    description: Ids of the credentials revoked this run (with O(phase=release)).
+    type: list
+    elements: str
+    default: []
+  run_id:
+    description: This run's lock owner, as returned by the first O(phase=plan) (RV(run_id)).
+    type: str
+  state_dir:
+    description:
+      - Controller folder for the ledger, the fleet cache and the key store (new private keys, mode 0600).
+        Must persist between runs to make resuming cheap; see the AWX guide for ephemeral controllers.
+    type: path
+    required: true
+  key_store_password:
+    description: Password of the private keys in the key store (the O(keystore_password) given to the create step).
+    type: str
+  lead_days:
+    description: Rotate this many days before expiry. Default (0) is one third of the credential's lifetime.
+    type: float
+    default: 0
+  soak_hours:
+    description: Keep old and new credential active this long after every host verified the new one.
+    type: float
+    default: 0
+  force:
+    description: Rotate now, even when nothing is due, and ignore the backoff and the attempt limit.
+    type: bool
+    default: false
+  respect_backoff:
+    description:
+      - Honour the backoff after a failed attempt. Scheduled runs should (the role turns it on for AWX
+        schedules); a person re-running by hand after fixing the cause should not have to wait.
+    type: bool
+    default: true
+  max_attempts:
+    description: After this many consecutive failed attempts the rotation is blocked until forced.
+    type: int
+    default: 5
+  backoff_base_minutes:
+    description: First retry delay after a failure; it doubles with each further failure.
+    type: float
+    default: 60
+  backoff_max_hours:
+    description: Longest retry delay.
+    type: float
+    default: 24
+  lock_ttl_minutes:
+    description: How long this run's lock lives (a crashed run's lock expires by itself).
+    type: float
+    default: 60
+  now:
+    description: Plan as if it were this time (ISO 8601). For what-if planning and tests; default is the clock.
+    type: str
+  host:
+    description: With O(phase=failed), the host that failed (none when a controller step failed).
+    type: str
+  error:
+    description: With O(phase=failed), what failed (a sentence; never a secret).
+    type: str
+  rolled_back_to:
+    description: With O(phase=failed), the version the host was put back on.
+    type: str
+  deadline:
+    description: With O(phase=failed), the plan's RV(deadline); a retry is never scheduled after it.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the plan is computed but no lock is taken and nothing is written.
+  diff_mode:
+    support: none
+notes:
+  - The key store keeps the private keys of new credentials until every host has them; protect O(state_dir)
+    like any secret store.
+seealso:
+  - module: mcdev.credentials.mc_deploy
+  - module: mcdev.credentials.mc_verify
+  - module: mcdev.credentials.mc_revoke
+"""
+
+EXAMPLES = r"""
+- name: Plan the rotation
+  mcdev.credentials.mc_rotation_plan:
+    project_id: "{{ project }}"
+    kind: oauth1
+    name: payments-signing
+    hosts: "{{ groups['payments'] }}"
+    state_dir: /var/lib/mcdev/rotation
+  register: plan
+"""
+
+RETURN = r"""
+state:
+  description: Where the rotation stands (IDLE, CREATING, STAGED, DEPLOYING, VERIFYING, SOAKING, REVOKING,
+    FAILED_RETRYABLE, BLOCKED, LOCKED, or GATHER).
+  returned: always
+  type: str
+reason:
+  description: One sentence for a person.
+  returned: always
+  type: str
+run_id:
+  description: This run's lock owner; pass it to the later phases.
+  returned: always
+  type: str
+gather:
+  description: Hosts whose facts are unknown; run M(mcdev.credentials.mc_deploy) O(state=info) on them and plan again.
+  returned: always
+  type: list
+create:
+  description: When a new credential must be created, C({alias, rotation_id, key_path}); the private key goes
+    to C(key_path) (the key store) before the API call.
+  returned: always
+  type: dict
+deploy:
+  description: When hosts must get or verify the target credential, C({hosts, verify_hosts, credential,
+    key_path}).
+  returned: always
+  type: dict
+revoke:
+  description: Credential ids that may be revoked now (the invariant holds for the new credential).
+  returned: always
+  type: list
+revoked:
+  description: Credential ids revoked by this task (O(phase=record) with O(revoke=true)).
+  returned: always
+  type: list
+revoke_orphans:
+  description: Credential ids whose private key exists nowhere; revoke them (the planner never lists the last active one).
+  returned: always
+  type: list
+remote:
+  description: The project's credential records (non-secret, with certificates) for the later phases.
+  returned: always
+  type: list
+plan:
+  description: The planner's full answer (actions, invariant, due time, deadline, ledger).
+  returned: always
+  type: dict
+"""
+
+import datetime
+import glob
+import json
+import os
+import re
+import tempfile
+import uuid
+from dataclasses import replace
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
+from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
+
+from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
+from ansible_collections.mcdev.credentials.plugins.module_utils import revoke as revoking
+from ansible_collections.mcdev.credentials.plugins.module_utils.credential import KeyStore
+
+_LINEAGE_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+class PlanFailure(Exception):
+    pass
+
+
+class Controller(object):
+    """The controller-side files of one lineage: ledger, fleet cache, key store, run file."""
+
+    def __init__(self, state_dir, project_id, environment, kind, name, key_password=None):
+        lineage = _LINEAGE_SAFE.sub("_", "%s_%s_%s_%s" % (project_id, environment, kind, name))
+        self.dir = os.path.join(os.path.expanduser(state_dir), lineage)
+        self.ledger = inv.Ledger(os.path.join(self.dir, "ledger.json"))
+        self.fleet_path = os.path.join(self.dir, "fleet.json")
+        self.run_path = os.path.join(self.dir, "run.json")
+        # the key store of mc_oauth_key / mc_certificate (key_store option): <keys>/<project>/<env>/<alias>.key.pem
+        self.keys_dir = os.path.join(self.dir, "keys")
+        self.store = KeyStore(self.keys_dir, project_id, environment, passphrase=key_password)
+
+    def ensure(self):
+        os.makedirs(self.keys_dir, mode=0o700, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        os.chmod(self.keys_dir, 0o700)
+
+    def _read_json(self, path, default):
+        try:
+            with open(path, "r", encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            return default
+        except (OSError, ValueError) as exc:
+            raise PlanFailure("cannot read %s: %s; fix or remove the file" % (path, exc))
+        return data if isinstance(data, type(default)) else default
+
+    def _write_json(self, path, data):
+        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
+        try:
+            with open(path, "r", encoding="utf-8") as handle:
+                if handle.read() == text:
+                    return False
+        except FileNotFoundError:
+            pass
+        self.ensure()
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return True
+
+    def fleet(self):
+        return self._read_json(self.fleet_path, {})
+
+    def write_fleet(self, data):
+        return self._write_json(self.fleet_path, data)
+
+    def run(self):
+        return self._read_json(self.run_path, {})
+
+    def write_run(self, data):
+        return self._write_json(self.run_path, data)
+
+    def key_path(self, alias):
+        return self.store.path(alias)
+
+    def key_store(self):
+        """{public key fingerprint: path} of the private keys in the key store."""
+        found = {}
+        for path in sorted(glob.glob(os.path.join(self.store.directory, "*.key.pem"))):
+            try:
+                with open(path, "rb") as handle:
+                    key = crypto.load_private_key(handle.read(), self.store.passphrase, source=path,
+                                                  passphrase_option="key_store_password")
+            except crypto.CryptoError as exc:
+                raise PlanFailure("The key store file %s cannot be read: %s" % (path, exc))
+            except OSError:
+                continue
+            found[crypto.public_key_fingerprint(key)] = path
+        return found
+
+
+def _record_public(record):
+    """A credential record as the role passes it around (non-secret; the certificate is public)."""
+    out = dict(record)
+    for secret in ("private_key", "private_key_pem", "private_key_content", "p12", "password"):
+        out.pop(secret, None)
+    return out
+
+
+def _fetch_remote(module, params):
+    try:
+        with devapi.client_from_params(params, warn=module.warn) as client:
+            creds = client.list_credentials(params["project_id"], environment=params["environment"])
+    except devapi.DevApiError as exc:
+        kwargs = dict((k, v) for k, v in exc.to_fail_kwargs().items() if v is not None)
+        kwargs["msg"] = "Planning the rotation: %s" % kwargs.get("msg", exc)
+        module.fail_json(**kwargs)
+    return [c.to_dict(include_certificate=True) for c in creds]
+
+
+def _host_facts_in(params, cache):
+    """{host: facts} for every in-scope host (cache, overlaid by this run's reports) and the unknown hosts."""
+    facts = {}
+    unknown = []
+    reported = params["host_facts"] or {}
+    for host in params["hosts"]:
+        if host in reported:
+            value = reported[host]
+            facts[host] = dict(value, reachable=bool(value.get("reachable", bool(value))))
+        elif host in cache and not params["refresh_hosts"]:
+            facts[host] = cache[host]
+        else:
+            unknown.append(host)
+    return facts, unknown
+
+
+def _shape(plan, params, ctl, remote, keys, run_id, facts):
+    """The plan as the role consumes it."""
+    out = {"state": plan.state, "reason": plan.reason, "run_id": run_id, "gather": [], "create": None,
+           "deploy": None, "revoke": [], "revoke_orphans": [], "remote": remote, "plan": plan.to_dict(),
+           "rotation_id": plan.rotation_id, "invariant_ok": plan.invariant_ok, "invariant": plan.invariant,
+           "deadline": inv.format_time(plan.deadline), "unsupported": []}
+    by_id = dict((r["id"], r) for r in remote)
+    deploy_hosts, verify_hosts, target = [], [], None
+    for action in plan.actions:
+        if action.kind == inv.CREATE:
+            # Once created, the new credential goes to every reachable in-scope host (none carries it yet).
+            out["create"] = {"alias": action.alias, "rotation_id": action.rotation_id,
+                             "key_store": ctl.keys_dir, "key_path": ctl.key_path(action.alias),
+                             "hosts": sorted(h for h, f in facts.items() if f.get("reachable"))}
+        elif action.kind == inv.ADOPT:
+            target = action.credential_id
+            deploy_hosts = list(params["hosts"])
+        elif action.kind == inv.REVOKE_ORPHAN:
+            out["revoke_orphans"].extend(action.credential_ids)
+        elif action.kind == inv.REVOKE:
+            out["revoke"].extend(action.credential_ids)
+        elif action.kind == inv.DEPLOY:
+            target = action.credential_id
+            deploy_hosts = list(action.hosts)
+        elif action.kind == inv.VERIFY:
+            target = action.credential_id
+            verify_hosts = list(action.hosts)
+        elif action.kind == inv.RECOVER_KEY:
+            out["unsupported"].append(
+                "The private key of credential %s is not in the controller's key store (%s) but host %s carries "
+                "it. Copy it into the key store as %s (PEM), or run with the key store that created it."
+                % (action.credential_id, ctl.keys_dir, action.from_host,
+                   ctl.key_path((by_id.get(action.credential_id) or {}).get("alias") or "<alias>")))
+    target_record = by_id.get(plan.target_id) or {}
+    out["target"] = dict((k, target_record.get(k)) for k in ("id", "alias", "fingerprint", "expires", "status")) \
+        if target_record else None
+    out["in_use_fingerprints"] = sorted(set(
+        str(f.get("current_fingerprint")).lower() for f in facts.values() if f.get("current_fingerprint")))
+    if target:
+        record = by_id.get(target) or {}
+        key_path = keys.get((record.get("public_key_fingerprint") or "").lower())
+        out["deploy"] = {"hosts": sorted(set(deploy_hosts) | set(verify_hosts)), "verify_hosts": verify_hosts,
+                         "flip_hosts": deploy_hosts, "credential_id": target, "credential": record,
+                         "key_path": key_path, "fingerprint": record.get("fingerprint")}
+    return out
+
+
+def main():
+    argument_spec = devapi.connection_argument_spec()
+    argument_spec.update(
+        phase=dict(type="str", default="plan", choices=["plan", "record", "failed", "release"]),
+        project_id=dict(type="str", required=True),
+        kind=dict(type="str", required=True, choices=["mtls", "oauth1", "oauth2"]),
+        environment=dict(type="str", default="sandbox", choices=["sandbox", "production"]),
+        name=dict(type="str", required=True),
+        alias_prefix=dict(type="str"),
+        hosts=dict(type="list", elements="str", default=[]),
+        host_facts=dict(type="dict", default={}),
+        refresh_hosts=dict(type="bool", default=False),
+        remote=dict(type="list", elements="dict"),
+        created=dict(type="dict"),
+        revoked=dict(type="list", elements="str", default=[]),
+        revoke=dict(type="bool", default=False),
+        run_id=dict(type="str"),
+        state_dir=dict(type="path", required=True),
+        key_store_password=dict(type="str", no_log=True),
+        lead_days=dict(type="float", default=0),
+        soak_hours=dict(type="float", default=0),
+        force=dict(type="bool", default=False),
+        respect_backoff=dict(type="bool", default=True),
+        max_attempts=dict(type="int", default=5),
+        backoff_base_minutes=dict(type="float", default=60),
+        backoff_max_hours=dict(type="float", default=24),
+        lock_ttl_minutes=dict(type="float", default=60),
+        now=dict(type="str"),
+        host=dict(type="str"),
+        error=dict(type="str"),
+        rolled_back_to=dict(type="str"),
+        deadline=dict(type="str"),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
+                           **devapi.connection_constraints())
+    p = module.params
+    try:
+        now = inv.parse_time(p["now"]) if p["now"] else _utcnow()
+    except ValueError:
+        module.fail_json(msg="now=%r is not an ISO 8601 time (for example 2026-01-31T12:00:00Z)" % p["now"])
+    for option in ("lead_days", "soak_hours", "backoff_base_minutes", "backoff_max_hours", "lock_ttl_minutes"):
+        if p[option] < 0:
+            module.fail_json(msg="%s must not be negative, got %s" % (option, p[option]))
+    if p["max_attempts"] < 1:
+        module.fail_json(msg="max_attempts must be at least 1, got %s" % p["max_attempts"])
+    if not p["name"] or "/" in p["name"]:
+        module.fail_json(msg="name %r must be a folder name without '/'" % p["name"])
+    ctl = Controller(p["state_dir"], p["project_id"], p["environment"], p["kind"], p["name"],
+                     p["key_store_password"])
+    try:
+        if p["phase"] in ("plan", "record"):
+            result = _plan_phase(module, p, ctl, now)
+        elif p["phase"] == "failed":
+            result = _failed(module, p, ctl, now)
+        else:
+            result = _release(module, p, ctl, now)
+    except (PlanFailure, inv.LedgerError) as exc:
+        module.fail_json(msg=str(exc))
+    except ValueError as exc:
+        module.fail_json(msg="The rotation cannot be planned: %s" % exc)
+    failed = result.pop("_fail", None)
+    if failed:
+        module.fail_json(msg=failed, **result)
+    module.exit_json(**result)
+
+
+def _plan_phase(module, p, ctl, now):
+    run_id = p["run_id"] or "%s@%s" % (uuid.uuid4().hex[:12], os.uname()[1])
+    owner = None if module.check_mode else run_id
+    remote = p["remote"] if p["remote"] is not None else _fetch_remote(module, p)
+    if p["created"]:
+        created = _record_public(p["created"])
+        remote = [r for r in remote if r.get("id") != created.get("id")] + [created]
+    cache = ctl.fleet()
+    facts, unknown = _host_facts_in(p, cache)
+    if unknown:
+        # Ask these hosts first (mc_deploy state=info), then plan again with their answers.
+        return {"changed": False, "state": "GATHER", "run_id": run_id, "gather": unknown, "remote": remote,
+                "reason": "The controller has no facts about host(s) %s (new hosts, or a fresh controller); "
+                          "they are asked first." % ", ".join(unknown),
+                "create": None, "deploy": None, "revoke": [], "revoke_orphans": [], "plan": {},
+                "rotation_id": None, "invariant_ok": False, "invariant": "", "deadline": None, "unsupported": [],
+                "target": None, "in_use_fingerprints": [], "revoked": []}
+    keys = ctl.key_store()
+    backoff = inv.Backoff(base=datetime.timedelta(minutes=p["backoff_base_minutes"]),
+                          cap=datetime.timedelta(hours=p["backoff_max_hours"]))
+    with ctl.ledger.locked():
+        record = ctl.ledger.read()
+        stored = record
+        if p["created"]:
+            record = replace(record, credential_id=str(p["created"].get("id")), soak_started_at=None)
+        planning_record = record
+        if not p["respect_backoff"] and record.next_attempt_at is not None:
+            planning_record = replace(record, next_attempt_at=None)
+        plan = inv.plan_rotation(
+            remote, facts, planning_record, now, kind=p["kind"], environment=p["environment"],
+            alias_prefix=p["alias_prefix"] or p["name"], lead=p["lead_days"] or None,
+            soak_seconds=p["soak_hours"] * 3600.0, force=p["force"], max_attempts=p["max_attempts"],
+            backoff=backoff, key_store=list(keys), owner=owner,
+            lock_ttl=datetime.timedelta(minutes=p["lock_ttl_minutes"]))
+        new_record = plan.ledger
+        if planning_record is not record:
+            new_record = replace(new_record, next_attempt_at=record.next_attempt_at)
+        kinds = set(plan.action_kinds())
+        idle = kinds <= {inv.NOOP, inv.WAIT_SOAK, inv.WAIT_RETRY}
+        revoked, revoke_error = [], None
+        if p["phase"] == "record" and owner:
+            if plan.state == inv.REVOKING and p["revoke"]:
+                ids = [cid for action in plan.actions if action.kind == inv.REVOKE for cid in action.credential_ids]
+                revoked, revoke_error = _revoke_old(module, p, ids, facts, now)
+                new_record = inv.ledger_after(replace(plan, ledger=new_record), {
+                    "ok": revoke_error is None, "at": inv.format_time(now), "error": revoke_error})
+            elif p["host_facts"] and new_record.attempts:
+                # the fleet came through: clear the backoff of earlier failures
+                new_record = inv.ledger_after(inv.Plan(state=inv.VERIFYING, actions=(inv.Action(inv.VERIFY),),
+                                                       reason="", ledger=new_record), {"ok": True,
+                                                                                       "at": inv.format_time(now)})
+            new_record = inv.release_lock(new_record, owner)  # the record phase ends the run
+        elif idle and owner:
+            new_record = inv.release_lock(new_record, owner)
+        if not module.check_mode and plan.state != inv.LOCKED:
+            if new_record != stored:
+                ctl.ledger.write(new_record)
+            if p["host_facts"]:
+                merged = dict(cache)
+                merged.update(facts)
+                # hosts no longer in scope are forgotten
+                ctl.write_fleet(dict((h, merged[h]) for h in p["hosts"] if h in merged))
+    out = _shape(plan, p, ctl, remote, keys, run_id, facts)
+    out["changed"] = bool(revoked)
+    out["revoked"] = revoked
+    if revoke_error:
+        out["_fail"] = ("Rotation of %s: every host verified credential %s, but revoking the old credential(s) "
+                        "failed: %s The next run tries again." % (p["name"], plan.target_id, revoke_error))
+        return out
+    if out["create"] and not module.check_mode:
+        os.makedirs(ctl.store.directory, mode=0o700, exist_ok=True)
+    if plan.state == inv.LOCKED:
+        out["_fail"] = ("Credential %s (%s, %s) is being rotated by another run: %s"
+                        % (p["name"], p["kind"], p["environment"], plan.reason))
+    elif plan.state == inv.BLOCKED:
+        out["_fail"] = "The rotation of %s is blocked: %s" % (p["name"], plan.reason)
+    elif out["unsupported"]:
+        out["_fail"] = " ".join(out["unsupported"])
+    if out["deploy"] and not out["deploy"]["key_path"] and out["deploy"]["flip_hosts"]:
+        carried = [h for h, f in facts.items() if any(
+            v.get("credential_id") == out["deploy"]["credential_id"] for v in (f.get("versions") or []))]
+        if not carried:
+            out["_fail"] = ("Credential %s must be deployed to %s but its private key is neither in the key store "
+                            "(%s) nor on any host." % (out["deploy"]["credential_id"],
+                                                      ", ".join(out["deploy"]["flip_hosts"]), ctl.keys_dir))
+    if out.get("_fail") and owner and plan.state != inv.LOCKED and not module.check_mode:
+        with ctl.ledger.locked():
+            ctl.ledger.write(inv.release_lock(ctl.ledger.read(), owner))
+    return out
+
+
+def _revoke_old(module, p, ids, facts, now):
+    """Revoke ``ids`` with mc_revoke's guards, on a fresh list. Returns (revoked ids, error sentence or None)."""
+    in_use = sorted(set(str(f.get("current_fingerprint")).lower() for f in facts.values()
+                        if f.get("reachable") and f.get("current_fingerprint")))
+    revoked = []
+    try:
+        with devapi.client_from_params(p, warn=module.warn) as client:
+            creds = client.list_credentials(p["project_id"], environment=p["environment"], kind=p["kind"])
+            targets, _already, missing = revoking.select(creds, ids=ids, now=now)
+            if missing:
+                return revoked, ("%s no longer listed in project %s." % (
+                    ", ".join(value for _option, value in missing), p["project_id"]))
+            revoking.check_guards(creds, targets, in_use, now=now,
+                                  scope="project %s %s" % (p["project_id"], p["environment"]))
+            for cred in targets:
+                after = client.revoke_credential(p["project_id"], cred.id)
+                if (after.status or "").upper() != revoking.REVOKED:
+                    return revoked, "the API answered the revocation of %s with status %s." % (cred.id, after.status)
+                revoked.append(str(cred.id))
+    except revoking.RevokeRefused as exc:
+        return revoked, str(exc)
+    except devapi.DevApiError as exc:
+        return revoked, str(exc)
+    return revoked, None
+
+
+def _failed(module, p, ctl, now):
+    if not p["run_id"]:
+        module.fail_json(msg="phase=failed needs run_id")
+    error = (p["error"] or "unknown error").strip()
+    where = p["host"] or "controller"
+    message = "host %s: %s" % (where, error) if p["host"] else error
+    with ctl.ledger.locked():
+        record = ctl.ledger.read()
+        run = ctl.run()
+        first = run.get("run_id") != p["run_id"]
+        if first:
+            run = {"run_id": p["run_id"], "failed_hosts": {}}
+        run["failed_hosts"][where] = error
+        if first:
+            step = inv.Action(inv.DEPLOY, hosts=(p["host"],)) if p["host"] else inv.Action(inv.CREATE)
+            plan = inv.Plan(state=inv.DEPLOYING if p["host"] else inv.CREATING, actions=(step,), reason="",
+                            ledger=record, deadline=inv.parse_time(p["deadline"]) if p["deadline"] else None,
+                            backoff=inv.Backoff(base=datetime.timedelta(minutes=p["backoff_base_minutes"]),
+                                                cap=datetime.timedelta(hours=p["backoff_max_hours"])))
+            record = inv.ledger_after(plan, {"ok": False, "at": inv.format_time(now), "error": message})
+        else:
+            record = replace(record, last_error="%s; %s" % (record.last_error, message))
+        record = inv.release_lock(record, p["run_id"])
+        if not module.check_mode:
+            ctl.ledger.write(record)
+            ctl.write_run(run)
+            if p["host"]:
+                fleet = ctl.fleet()
+                facts = (p["host_facts"] or {}).get(p["host"])
+                if facts:
+                    fleet[p["host"]] = facts
+                else:
+                    fleet.pop(p["host"], None)  # unknown now: ask it again next time
+                ctl.write_fleet(fleet)
+    hosts = sorted(h for h in run["failed_hosts"] if h != "controller")
+    back = (" It was put back on version %s." % p["rolled_back_to"]) if p["rolled_back_to"] else ""
+    retry = ""
+    if record.next_attempt_at:
+        retry = (" Attempt %d failed; a scheduled run retries after %s (a manual run retries at once)."
+                 % (record.attempts, inv.format_time(record.next_attempt_at)))
+    if p["host"]:
+        text = ("Rotation of %s stopped on host %s: %s.%s Nothing was revoked: the old credential stays active."
+                "%s" % (p["name"], p["host"], error.rstrip("."), back, retry))
+    else:
+        text = ("Rotation of %s stopped: %s. Nothing was revoked: the old credential stays active.%s"
+                % (p["name"], error.rstrip("."), retry))
+    return {"changed": True, "failed_hosts": hosts, "ledger": record.to_dict(), "_fail": text}
+
+
+def _release(module, p, ctl, now):
+    if not p["run_id"]:
+        module.fail_json(msg="phase=release needs run_id")
+    with ctl.ledger.locked():
+        record = ctl.ledger.read()
+        stored = record
+        if p["revoked"]:
+            plan = inv.Plan(state=inv.REVOKING,
+                            actions=(inv.Action(inv.REVOKE, credential_ids=tuple(p["revoked"])),),
+                            reason="", ledger=record)
+            record = inv.ledger_after(plan, {"ok": True, "at": inv.format_time(now)})
+        elif record.attempts:
+            # this run came through: clear the backoff of earlier failures
+            plan = inv.Plan(state=inv.VERIFYING, actions=(inv.Action(inv.VERIFY),), reason="", ledger=record)
+            record = inv.ledger_after(plan, {"ok": True, "at": inv.format_time(now)})
+        record = inv.release_lock(record, p["run_id"])
+        if not module.check_mode and record != stored:
+            ctl.ledger.write(record)
+    return {"changed": bool(p["revoked"]), "ledger": record.to_dict(), "state": "RELEASED",
+            "reason": "Lock released."}
+
+
+if __name__ == "__main__":
+    main()
