@@ -5,7 +5,10 @@
 # $(BUILD)/ansible_collections/mcdev/credentials and tested there.
 
 PYTHON   ?= python3.11
-BUILD    ?= $(CURDIR)/build
+# The build tree lives outside the checkout: ansible-test lists a collection's files
+# through git when it finds a .git above them, and build/ is ignored there, so a build
+# inside the checkout would be skipped whole. One build tree per checkout path.
+BUILD    ?= /tmp/mcdev-credentials-build-$(shell printf '%s' "$(CURDIR)" | cksum | cut -d' ' -f1)
 VENV     ?= $(BUILD)/venv
 COLL      = $(BUILD)/ansible_collections/mcdev/credentials
 BIN       = $(VENV)/bin
@@ -24,7 +27,7 @@ timed = start=$$(date +%s); $(1); rc=$$?; echo "\#\#\# stage $@: $$(( $$(date +%
 
 .PHONY: test venv layout units sanity lint integration emulator clean demo
 
-test: units sanity lint integration bench-smoke
+test: units sanity lint integration reliability bench-smoke
 	@echo "make test: all stages passed"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt

@@ -218,8 +218,10 @@ class TokenService:
         if scheme.lower() != "dpop" or not token:
             raise fail("invalid_token", "A DPoP access token is required (Authorization: DPoP <token>)")
         try:
+            # exp/iat/nbf are judged on the emulated clock below, not on PyJWT's real one.
             claims = jwt.decode(token.strip(), self.secret, algorithms=["HS256"],
-                                options={"verify_exp": False, "verify_aud": False})
+                                options={"verify_exp": False, "verify_aud": False,
+                                         "verify_iat": False, "verify_nbf": False})
         except jwt.PyJWTError as error:
             raise fail("invalid_token", "The access token is not valid") from error
         if claims.get("exp", 0) <= self.portal.now():

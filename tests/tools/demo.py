@@ -1,6 +1,6 @@
 """`make demo`: the whole story on this machine, against the local Developers API emulator.
 
-1. start the emulator (HTTPS on loopback, its own CA, state in build/demo/);
+1. start the emulator (HTTPS on loopback, its own CA, state in <build>/demo/);
 2. create a demo account and two projects, with an mTLS certificate and OAuth 1.0a / 2.0 keys close to
    expiry (admin seeding);
 3. a fleet of six hosts (local connection, one folder per host) running those credentials today;

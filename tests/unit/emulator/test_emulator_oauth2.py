@@ -131,6 +131,16 @@ def test_token_expires_with_the_emulated_clock(emulator, oauth2_project, clock):
     assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
 
 
+def test_token_issued_after_time_travel_forward_is_accepted(emulator, oauth2_project, clock):
+    """A token minted on a clock moved forward carries an iat in the real future; the resource
+    probe judges it on the emulated clock, as it judges expiry."""
+    clock(3 * 86400)
+    key, credential = oauth2_project.create_key("forward", oauth_version="2.0")
+    session = session_for(emulator, config_for(emulator, credential["clientId"], credential["kid"], key))
+    response = session.get(emulator.info["oauth2_ping_url"], timeout=30)
+    assert response.status_code == 200, response.text
+
+
 def fetch_token(emulator, config):
     """Run the token exchange by hand (nonce dance included); return (access token, nonce)."""
     dpop_key_id = config.dpop_key_provider.get_current_key().key_id
