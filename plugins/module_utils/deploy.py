@@ -497,7 +497,7 @@ class Layout(object):
         candidates.sort()
         excess = len(candidates) + len(keep_set) - keep
         removed = []
-        for _, version in candidates[:max(0, excess)]:
+        for _unused, version in candidates[:max(0, excess)]:
             self._remove_version(version)
             removed.append(version)
         return removed

@@ -22,9 +22,10 @@ description:
     after checking that it is complete and not expired.
   - O(state=verified) records in the current version's C(meta.json) that the credential was verified on
     this host (C(verified_at), C(verified_fingerprint)); run it after M(mcdev.credentials.mc_verify) succeeded.
-  - O(state=info) only reports what is deployed.
+  - O(state=query) only reports what is deployed; it changes nothing.
   - Reloading the application and verifying the credential are separate steps (see the C(rotation) role).
-author: mcdev.credentials contributors
+author:
+  - mcdev.credentials maintainers (@mcdev)
 options:
   path:
     description: Absolute base folder on the host. Created if missing.
@@ -42,7 +43,7 @@ options:
   state:
     description: What to do.
     type: str
-    choices: [present, rollback, verified, info]
+    choices: [present, rollback, verified, query]
     default: present
   credential:
     description:
@@ -98,6 +99,14 @@ options:
   verified_fingerprint:
     description: With O(state=verified), the fingerprint the verification proved (must match C(meta.json)).
     type: str
+  _bundle:
+    description:
+      - Internal option, set by the action plugin on the controller; do not set it in a task.
+      - The files of the bundle built from O(private_key_src) and O(certificate_src) or O(certificate), as a
+        dictionary of file name to base64 content.
+    type: dict
+extends_documentation_fragment:
+  - mcdev.credentials.attributes
 attributes:
   check_mode:
     support: full
@@ -105,6 +114,7 @@ attributes:
     support: full
     details: The diff shows the version C(current) points at, never key bytes.
   action:
+    description: Has a corresponding action plugin that reads the bundle on the controller.
     support: full
 notes:
   - The private key is read on the controller and sent to the host inside the module arguments, which are
@@ -253,7 +263,7 @@ def main():
             path=dict(type="path", required=True),
             name=dict(type="str", required=True),
             credential_id=dict(type="str"),
-            state=dict(type="str", default="present", choices=["present", "rollback", "verified", "info"]),
+            state=dict(type="str", default="present", choices=["present", "rollback", "verified", "query"]),
             credential=dict(type="dict", default={}),
             private_key_src=dict(type="path"),
             private_key_passphrase=dict(type="str", no_log=True),

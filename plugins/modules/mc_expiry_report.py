@@ -18,7 +18,8 @@ description:
   - With O(webhook_url), sends one JSON POST per credential per band it enters; which bands were notified is
     remembered in O(notify_state_path) on the controller, so a daily run does not repeat itself.
   - Runs on the controller.
-author: mcdev.credentials contributors
+author:
+  - mcdev.credentials maintainers (@mcdev)
 options:
   credentials:
     description: Credential records, as RV(mcdev.credentials.mc_credential_info#module:credentials) returns them.
@@ -60,6 +61,8 @@ options:
   now:
     description: Report as if it were this time (ISO 8601). Default is the clock.
     type: str
+extends_documentation_fragment:
+  - mcdev.credentials.attributes
 attributes:
   check_mode:
     support: full
@@ -133,7 +136,7 @@ def deployments(state_dir):
     out = {}
     if not state_dir:
         return out
-    for path in sorted(glob.glob(os.path.join(os.path.expanduser(state_dir), "*", "fleet.json"))):
+    for path in sorted(glob.glob(os.path.join(state_dir, "*", "fleet.json"))):
         lineage = os.path.basename(os.path.dirname(path))
         try:
             with open(path, "r", encoding="utf-8") as handle:

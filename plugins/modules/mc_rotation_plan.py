@@ -20,9 +20,11 @@ description:
     controller, and shapes the answer for the role.
   - Runs on the controller. One Developers API call (the credential list) per run, whatever the number of
     hosts; later phases reuse that list.
-author: mcdev.credentials contributors
+author:
+  - mcdev.credentials maintainers (@mcdev)
 extends_documentation_fragment:
   - mcdev.credentials.connection
+  - mcdev.credentials.attributes
 options:
   phase:
     description:
@@ -105,7 +107,8 @@ options:
     type: path
     required: true
   key_store_password:
-    description: Password of the private keys in the key store (the O(keystore_password) given to the create step).
+    description: Password of the private keys in the key store (the O(mcdev.credentials.mc_oauth_key#module:keystore_password) or
+      O(mcdev.credentials.mc_certificate#module:keystore_password) given to the create step).
     type: str
   lead_days:
     description: Rotate this many days before expiry. Default (0) is one third of the credential's lifetime.
@@ -154,7 +157,7 @@ options:
     description: With O(phase=failed), the version the host was put back on.
     type: str
   deadline:
-    description: With O(phase=failed), the plan's RV(deadline); a retry is never scheduled after it.
+    description: With O(phase=failed), the plan's deadline (C(deadline) in RV(plan)); a retry is never scheduled after it.
     type: str
 attributes:
   check_mode:
@@ -197,7 +200,7 @@ run_id:
   returned: always
   type: str
 gather:
-  description: Hosts whose facts are unknown; run M(mcdev.credentials.mc_deploy) O(state=info) on them and plan again.
+  description: Hosts whose facts are unknown; run M(mcdev.credentials.mc_deploy) O(mcdev.credentials.mc_deploy#module:state=query) on them and plan again.
   returned: always
   type: list
 create:
@@ -266,7 +269,7 @@ class Controller(object):
 
     def __init__(self, state_dir, project_id, environment, kind, name, key_password=None):
         lineage = _LINEAGE_SAFE.sub("_", "%s_%s_%s_%s" % (project_id, environment, kind, name))
-        self.dir = os.path.join(os.path.expanduser(state_dir), lineage)
+        self.dir = os.path.join(state_dir, lineage)
         self.ledger = inv.Ledger(os.path.join(self.dir, "ledger.json"))
         self.fleet_path = os.path.join(self.dir, "fleet.json")
         self.run_path = os.path.join(self.dir, "run.json")
@@ -502,7 +505,7 @@ def _plan_phase(module, p, ctl, now):
     cache = ctl.fleet()
     facts, unknown = _host_facts_in(p, cache)
     if unknown:
-        # Ask these hosts first (mc_deploy state=info), then plan again with their answers.
+        # Ask these hosts first (mc_deploy state=query), then plan again with their answers.
         return {"changed": False, "state": "GATHER", "run_id": run_id, "gather": unknown, "remote": remote,
                 "reason": "The controller has no facts about host(s) %s (new hosts, or a fresh controller); "
                           "they are asked first." % ", ".join(unknown),
@@ -512,20 +515,31 @@ def _plan_phase(module, p, ctl, now):
     keys = ctl.key_store()
     backoff = inv.Backoff(base=datetime.timedelta(minutes=p["backoff_base_minutes"]),
                           cap=datetime.timedelta(hours=p["backoff_max_hours"]))
+
+    def planning(record):
+        if p["created"]:
+            record = replace(record, credential_id=str(p["created"].get("id")), soak_started_at=None)
+        if not p["respect_backoff"] and record.next_attempt_at is not None:
+            return record, replace(record, next_attempt_at=None)
+        return record, record
+
+    def plan_for(record, plan_owner):
+        return inv.plan_rotation(
+            remote, facts, record, now, kind=p["kind"], environment=p["environment"],
+            alias_prefix=p["alias_prefix"] or p["name"], lead=p["lead_days"] or None,
+            soak_seconds=p["soak_hours"] * 3600.0, force=p["force"], max_attempts=p["max_attempts"],
+            backoff=backoff, key_store=list(keys), owner=plan_owner,
+            lock_ttl=datetime.timedelta(minutes=p["lock_ttl_minutes"]))
+
+    # Refuse bad options (e.g. a lead time not shorter than the credential's lifetime) with a read-only
+    # plan first, before the lineage folder is created or the ledger lock is taken: a refused run leaves
+    # nothing behind.
+    plan_for(planning(ctl.ledger.read())[1], None)
     with ctl.ledger.locked():
         record = ctl.ledger.read()
         stored = record
-        if p["created"]:
-            record = replace(record, credential_id=str(p["created"].get("id")), soak_started_at=None)
-        planning_record = record
-        if not p["respect_backoff"] and record.next_attempt_at is not None:
-            planning_record = replace(record, next_attempt_at=None)
-        plan = inv.plan_rotation(
-            remote, facts, planning_record, now, kind=p["kind"], environment=p["environment"],
-            alias_prefix=p["alias_prefix"] or p["name"], lead=p["lead_days"] or None,
-            soak_seconds=p["soak_hours"] * 3600.0, force=p["force"], max_attempts=p["max_attempts"],
-            backoff=backoff, key_store=list(keys), owner=owner,
-            lock_ttl=datetime.timedelta(minutes=p["lock_ttl_minutes"]))
+        record, planning_record = planning(record)
+        plan = plan_for(planning_record, owner)
         new_record = plan.ledger
         if planning_record is not record:
             new_record = replace(new_record, next_attempt_at=record.next_attempt_at)
@@ -576,7 +590,7 @@ def _plan_phase(module, p, ctl, now):
         if not carried:
             out["_fail"] = ("Credential %s must be deployed to %s but its private key is neither in the key store "
                             "(%s) nor on any host." % (out["deploy"]["credential_id"],
-                                                      ", ".join(out["deploy"]["flip_hosts"]), ctl.keys_dir))
+                                                       ", ".join(out["deploy"]["flip_hosts"]), ctl.keys_dir))
     if out.get("_fail") and owner and plan.state != inv.LOCKED and not module.check_mode:
         with ctl.ledger.locked():
             ctl.ledger.write(inv.release_lock(ctl.ledger.read(), owner))

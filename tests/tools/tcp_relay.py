@@ -38,7 +38,7 @@ def _handler(target, port):
 async def main(listen, target, ports):
     servers = []
     for port in ports:
-        for _ in range(50):
+        for _unused in range(50):
             try:
                 servers.append(await asyncio.start_server(_handler(target, port), listen, port))
                 break

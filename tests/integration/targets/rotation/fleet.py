@@ -12,11 +12,25 @@ import subprocess
 import sys
 import time
 
-import requests
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
+
+
+def _collection_root():
+    """The whole collection tree: this file's own, or (when ansible-test runs the target from a
+    partial copy under tests/output/.tmp) the collection on ANSIBLE_COLLECTIONS_PATH."""
+    own = os.path.abspath(os.path.join(HERE, "..", "..", "..", ".."))
+    candidates = [own] + [os.path.join(path, "ansible_collections", "mcdev", "credentials")
+                          for path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep) if path]
+    for candidate in candidates:
+        if os.path.isdir(os.path.join(candidate, "playbooks")) and os.path.isdir(os.path.join(candidate, "tests", "emulator")):
+            return candidate
+    raise RuntimeError("cannot find the mcdev.credentials collection (with playbooks/ and tests/emulator/) "
+                       "next to %s or on ANSIBLE_COLLECTIONS_PATH" % HERE)
+
+
+ROOT = _collection_root()
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 _PARENT = os.path.dirname(os.path.dirname(os.path.dirname(ROOT)))
@@ -27,7 +41,7 @@ for _path in os.environ.get("ANSIBLE_COLLECTIONS_PATH", "").split(os.pathsep):
     if _path and os.path.isdir(os.path.join(_path, "ansible_collections")) and _path not in sys.path:
         sys.path.append(_path)
 
-from tests.emulator.harness import Emulator  # noqa: E402  pylint: disable=wrong-import-position
+from tests.emulator.harness import Emulator  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
 PLAYBOOKS = os.path.join(ROOT, "playbooks")
 NETNS_SCRIPT = os.path.join(ROOT, "tests", "tools", "netns_hosts.sh")
@@ -305,8 +319,7 @@ def _flatten_counters(counters, prefix=""):
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 yield (prefix + " " + key).strip(), value
             else:
-                for item in _flatten_counters(value, (prefix + " " + key).strip()):
-                    yield item
+                yield from _flatten_counters(value, (prefix + " " + key).strip())
     elif isinstance(counters, list):
         for entry in counters:
             if isinstance(entry, dict) and "count" in entry:
@@ -328,7 +341,7 @@ class Result(object):
                 seen = True
                 continue
             if seen and ":" in line and "ok=" in line:
-                host, _, rest = line.partition(":")
+                host, _unused, rest = line.partition(":")
                 out[host.strip()] = dict((k, int(v)) for k, v in (item.split("=") for item in rest.split()))
         return out
 

@@ -96,7 +96,7 @@ def test_present_then_idempotent_then_verified_then_rollback(tmp_path, material)
                                   "rollback_from": "c2"})
     assert back["changed"] and back["current"] == "c1"
     assert os.readlink(tmp_path / "base" / "app" / "current") == "versions/c1"
-    info = run_module(mc_deploy, {"path": str(tmp_path / "base"), "name": "app", "state": "info"})
+    info = run_module(mc_deploy, {"path": str(tmp_path / "base"), "name": "app", "state": "query"})
     assert info["current"] == "c1" and not info["changed"] and info["versions"] == ["c1", "c2"]
 
 

@@ -49,7 +49,7 @@ def _args(tmp_path, **extra):
 
 
 def test_unknown_hosts_are_gathered_first_without_a_lock(tmp_path):
-    old, _ = _cred("c1", "app", "2026-07-01T00:00:00Z")
+    old, _unused = _cred("c1", "app", "2026-07-01T00:00:00Z")
     result = run_module(mc_rotation_plan, _args(tmp_path, remote=[old]))
     assert result["state"] == "GATHER" and result["gather"] == HOSTS
     assert result["changed"] is False
@@ -57,7 +57,7 @@ def test_unknown_hosts_are_gathered_first_without_a_lock(tmp_path):
 
 
 def test_nothing_due_is_idle_and_leaves_no_lock(tmp_path):
-    old, _ = _cred("c1", "app", "2027-05-01T00:00:00Z")
+    old, _unused = _cred("c1", "app", "2027-05-01T00:00:00Z")
     facts = dict((h, _host("c1", old["fingerprint"])) for h in HOSTS)
     result = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts))
     assert result["state"] == "IDLE" and result["create"] is None and result["deploy"] is None
@@ -70,7 +70,7 @@ def test_nothing_due_is_idle_and_leaves_no_lock(tmp_path):
 
 
 def test_due_plans_a_create_into_the_key_store_and_holds_the_lock(tmp_path):
-    old, _ = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    old, _unused = _cred("c1", "app", "2026-08-01T00:00:00Z")
     facts = dict((h, _host("c1", old["fingerprint"])) for h in HOSTS)
     result = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts))
     assert result["state"] == "CREATING"
@@ -86,7 +86,7 @@ def test_due_plans_a_create_into_the_key_store_and_holds_the_lock(tmp_path):
 
 
 def test_created_credential_is_rolled_out_from_the_key_store(tmp_path):
-    old, _ = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    old, _unused = _cred("c1", "app", "2026-08-01T00:00:00Z")
     facts = dict((h, _host("c1", old["fingerprint"])) for h in HOSTS)
     first = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts))
     new, key = _cred("c2", first["create"]["alias"], "2027-07-01T00:00:00Z", created=NOW)
@@ -111,7 +111,7 @@ def test_created_credential_is_rolled_out_from_the_key_store(tmp_path):
 
 
 def test_unreachable_host_blocks_revocation(tmp_path):
-    old, _ = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    old, _unused = _cred("c1", "app", "2026-08-01T00:00:00Z")
     new, key = _cred("c2", "app-1780000000", "2027-07-01T00:00:00Z", created="2026-05-31T00:00:00Z")
     KeyStore(str(tmp_path / "state" / "p1_sandbox_oauth1_app" / "keys"), "p1", "sandbox").save(new["alias"], key)
     facts = {"h1": _host("c2", new["fingerprint"]), "h2": {"reachable": False}}
@@ -124,7 +124,7 @@ def test_unreachable_host_blocks_revocation(tmp_path):
 
 
 def test_failed_host_counts_one_attempt_per_run_names_it_and_releases_the_lock(tmp_path):
-    old, _ = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    old, _unused = _cred("c1", "app", "2026-08-01T00:00:00Z")
     facts = dict((h, _host("c1", old["fingerprint"])) for h in HOSTS)
     plan = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts))
     for host in HOSTS:
@@ -159,7 +159,7 @@ def test_bad_input_names_the_option(tmp_path, option, value, words):
 
 
 def test_check_mode_takes_no_lock(tmp_path):
-    old, _ = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    old, _unused = _cred("c1", "app", "2026-08-01T00:00:00Z")
     facts = dict((h, _host("c1", old["fingerprint"])) for h in HOSTS)
     result = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts), check_mode=True)
     assert result["state"] == "CREATING"
