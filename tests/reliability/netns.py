@@ -130,6 +130,9 @@ class NetnsHosts(object):
                         os.kill(int(handle.read().strip()), signal.SIGTERM)
                     except (ValueError, ProcessLookupError):
                         pass
-                os.unlink(pidfile)
+                try:
+                    os.unlink(pidfile)
+                except FileNotFoundError:
+                    pass  # sshd removes its own pid file when it exits on SIGTERM
             subprocess.run(["ip", "netns", "del", "%s%d" % (self.prefix, index)], check=False, timeout=30,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
