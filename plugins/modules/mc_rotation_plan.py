@@ -240,7 +240,6 @@ import glob
 import json
 import os
 import re
-import tempfile
 import uuid
 from dataclasses import replace
 
@@ -249,6 +248,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import common
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
 from ansible_collections.mcdev.credentials.plugins.module_utils import revoke as revoking
 from ansible_collections.mcdev.credentials.plugins.module_utils.credential import KeyStore
@@ -301,19 +301,7 @@ class Controller(object):
         except FileNotFoundError:
             pass
         self.ensure()
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.dir)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except OSError:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        common.write_atomically(path, text.encode("utf-8"))
         return True
 
     def fleet(self):
