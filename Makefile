@@ -104,6 +104,8 @@ reliability: layout
 	@rm -f $(BUILD)/reliability-figures.jsonl
 	@cd $(COLL) && $(call timed,$(BIN)/python -m pytest tests/reliability -p no:cacheprovider -q -m "not soak")
 
+# The long shards run longest first on SOAK_WORKERS xdist workers; knobs: docs/reliability.md.
+SOAK_WORKERS ?= 4
 soak: layout
 	@rm -f $(BUILD)/reliability-figures.jsonl
-	@cd $(COLL) && $(call timed,$(BIN)/python -m pytest tests/reliability -p no:cacheprovider -q -n 2)
+	@cd $(COLL) && $(call timed,$(BIN)/python -m pytest tests/reliability -p no:cacheprovider -q -n $(SOAK_WORKERS) -m "not quick" $(SOAK_ARGS))

@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import datetime
 import errno
+import grp
 import hashlib
 import json
 import os
+import pwd
 import re
 import stat
 
@@ -59,6 +61,59 @@ def check_component(value, what):
             "starting with a letter or digit" % (what, value)
         )
     return value
+
+
+def resolve_ids(owner=None, group=None):
+    """(uid, gid) for owner/group given as a name or a number; -1 leaves it unchanged."""
+    uid = gid = -1
+    try:
+        if owner:
+            uid = int(owner) if str(owner).isdigit() else pwd.getpwnam(owner).pw_uid
+        if group:
+            gid = int(group) if str(group).isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError as exc:
+        raise DeployError("owner/group %s does not exist on this host" % exc)
+    return uid, gid
+
+
+def check_record_target(path, name, credential_id):
+    """Refuse a bad base path, name or credential id before anything is sent or read."""
+    if not path or not os.path.isabs(path):
+        raise DeployError("path %r must be an absolute directory path" % (path,))
+    check_component(name, "name")
+    check_component(credential_id, "credential_id")
+
+
+def record_verification(path, name, credential_id, fingerprint=None, check_mode=False, owner=None, group=None):
+    """Record in ``<path>/<name>/versions/<credential_id>/meta.json`` that this host verified it.
+
+    The one implementation behind mc_deploy ``state=verified`` and mc_verify ``record``.
+    ``credential_id`` must be the version ``current`` points at, and ``fingerprint`` (if given) the one
+    deployed there. Idempotent: a version that already records this fingerprint as verified is left
+    alone (``changed`` false, ``verified_at`` kept). In check mode nothing is written and ``host_facts``
+    shows the predicted verification.
+
+    Returns ``changed``, ``current``, ``meta`` (the version's meta.json after the change), ``before``
+    (``verified_fingerprint``/``verified_at`` before it), ``versions`` and ``host_facts``.
+    """
+    uid, gid = resolve_ids(owner, group)
+    with Layout(path, name, create=False) as layout:
+        if layout.root_fd is None or layout.versions_fd is None:
+            raise DeployError("nothing is deployed here")
+        cur = layout.current()
+        stamped = layout.stamp_verified(credential_id, fingerprint, check_mode=check_mode, uid=uid, gid=gid)
+        versions = layout.versions()
+        host_facts = layout.host_facts()
+    if check_mode and stamped["changed"]:
+        # predict what the planner would read after a real run
+        meta = stamped["meta"]
+        host_facts["verified_fingerprint"] = meta["verified_fingerprint"]
+        host_facts["verified_at"] = meta["verified_at"]
+        for item in host_facts["versions"]:
+            if item["credential_id"] == cur:
+                item["verified_at"] = meta["verified_at"]
+    return {"changed": stamped["changed"], "current": cur, "meta": stamped["meta"], "before": stamped["before"],
+            "versions": versions, "host_facts": host_facts}
 
 
 def _open_dir(name, dir_fd, create, mode=DIR_MODE, what="folder"):
@@ -360,13 +415,14 @@ class Layout(object):
             if meta.get("fingerprint") and fingerprint and fingerprint != meta["fingerprint"]:
                 raise DeployError("the verified fingerprint %s is not the one deployed in versions/%s (%s)"
                                   % (fingerprint, version, meta["fingerprint"]))
+            before = {"verified_fingerprint": meta.get("verified_fingerprint"), "verified_at": meta.get("verified_at")}
             if meta.get("verified_fingerprint") == fingerprint and meta.get("verified_at"):
-                return {"changed": False, "meta": meta}
+                return {"changed": False, "meta": meta, "before": before}
             meta = dict(meta, verified_fingerprint=fingerprint, verified_at=_now())
             if not check_mode:
                 _write_atomic(META_NAME, _dump_meta(meta), vfd, 0o644, uid, gid)
                 os.fsync(vfd)
-            return {"changed": True, "meta": meta}
+            return {"changed": True, "meta": meta, "before": before}
         finally:
             os.close(vfd)
 

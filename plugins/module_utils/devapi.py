@@ -40,7 +40,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from urllib.parse import quote, urlparse
 
-from ansible.module_utils.basic import env_fallback
+# The connection options live in connection.py (so a module can take them without importing this
+# client); they are re-exported here under their historical names.
+from ansible_collections.mcdev.credentials.plugins.module_utils.connection import (  # noqa: F401 pylint: disable=unused-import
+    CONNECTION_MUTUALLY_EXCLUSIVE,
+    CONNECTION_REQUIRED_TOGETHER,
+    DEFAULT_API_URL,
+    DEFAULT_RETRIES,
+    DEFAULT_TIMEOUT,
+    ENV_VARS,
+    SIGNING_KEY_OPTIONS as _SIGNING_KEY_OPTIONS,
+    connection_argument_spec,
+    connection_constraints,
+)
 
 REQUESTS_IMPORT_ERROR = None
 try:
@@ -101,8 +113,7 @@ def missing_requirement():
 SEEN = 'seen'
 ASSUMED = 'assumed'
 
-# The base URL a third-party client uses; no Mastercard page shows it.
-DEFAULT_API_URL = 'https://apiedge.mastercard.com/developers'  # assumed (3P)
+# The base URL a third-party client uses: DEFAULT_API_URL (connection.py).
 
 
 @dataclass(frozen=True)
@@ -436,8 +447,6 @@ RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 # Answers that prove the request was not acted upon, so even a create may be resent.
 NOT_COMMITTED_STATUSES = frozenset((408, 429))
 MAX_RETRY_AFTER_SECONDS = 60.0
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_RETRIES = 3
 DEFAULT_RETRY_DEADLINE = 120.0
 DEFAULT_BACKOFF_BASE = 0.5
 DEFAULT_BACKOFF_CAP = 16.0
@@ -1099,54 +1108,7 @@ def _short_exception(exc):
 # Connection options: one argument spec, one doc fragment (mcdev.credentials.connection)
 # ---------------------------------------------------------------------------
 
-ENV_VARS = {
-    'api_url': 'MC_DEVAPI_URL',
-    'consumer_key': 'MC_DEVAPI_CONSUMER_KEY',
-    'signing_key_path': 'MC_DEVAPI_SIGNING_KEY_PATH',
-    'signing_key_content': 'MC_DEVAPI_SIGNING_KEY_CONTENT',
-    'signing_key_password': 'MC_DEVAPI_SIGNING_KEY_PASSWORD',
-    'ca_path': 'MC_DEVAPI_CA_PATH',
-    'validate_certs': 'MC_DEVAPI_VALIDATE_CERTS',
-    'timeout': 'MC_DEVAPI_TIMEOUT',
-    'retries': 'MC_DEVAPI_RETRIES',
-}
-
-# signing_key_path / signing_key_content have no fallback in the spec: Ansible
-# applies fallbacks before checking mutual exclusion, so an environment path
-# would clash with an explicit content. client_from_params() reads their
-# environment variables only when neither option is given.
-_SIGNING_KEY_OPTIONS = ('signing_key_path', 'signing_key_content')
-
-CONNECTION_MUTUALLY_EXCLUSIVE = [['signing_key_path', 'signing_key_content']]
-CONNECTION_REQUIRED_TOGETHER = []
-
-
-def connection_argument_spec():
-    """A fresh copy of the connection options' argument spec for AnsibleModule."""
-    def with_env(option, **spec):
-        if option not in _SIGNING_KEY_OPTIONS:
-            spec['fallback'] = (env_fallback, [ENV_VARS[option]])
-        return spec
-
-    return {
-        'api_url': with_env('api_url', type='str', default=DEFAULT_API_URL),
-        'consumer_key': with_env('consumer_key', type='str', no_log=False),
-        'signing_key_path': with_env('signing_key_path', type='path', no_log=False),
-        'signing_key_content': with_env('signing_key_content', type='str', no_log=True),
-        'signing_key_password': with_env('signing_key_password', type='str', no_log=True),
-        'ca_path': with_env('ca_path', type='path'),
-        'validate_certs': with_env('validate_certs', type='bool', default=True),
-        'timeout': with_env('timeout', type='float', default=DEFAULT_TIMEOUT),
-        'retries': with_env('retries', type='int', default=DEFAULT_RETRIES),
-    }
-
-
-def connection_constraints():
-    """The AnsibleModule keyword arguments the connection options need (merge with the module's own)."""
-    return {
-        'mutually_exclusive': [list(group) for group in CONNECTION_MUTUALLY_EXCLUSIVE],
-        'required_together': [list(group) for group in CONNECTION_REQUIRED_TOGETHER],
-    }
+# ENV_VARS, connection_argument_spec() and connection_constraints(): connection.py (imported above).
 
 
 def load_signing_key(path=None, content=None, password=None):
@@ -1196,7 +1158,11 @@ def load_signing_key(path=None, content=None, password=None):
 
 def _load_pem_key(blob, password_bytes, source_option, source):
     try:
-        return serialization.load_pem_private_key(blob, password=password_bytes or None)
+        # The account's own Developers API key, from the user's configuration (never from a peer):
+        # skipping cryptography's RSA consistency checks saves their cost in every API module process.
+        # (PKCS#12 loading has no such switch, so a keystore is still validated.)
+        return serialization.load_pem_private_key(blob, password=password_bytes or None,
+                                                  unsafe_skip_rsa_key_validation=True)
     except TypeError:
         if password_bytes:
             raise DevApiConfigError('signing_key_password', 'the PEM signing key in %s is not encrypted but a password was given' % source,

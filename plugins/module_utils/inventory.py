@@ -1191,6 +1191,64 @@ def plan_rotation(remote_credentials: Iterable[Any], hosts: Any, ledger: Any, no
 
 
 # ---------------------------------------------------------------------------
+# what the rotation role runs next (the role's plays only carry this out)
+# ---------------------------------------------------------------------------
+
+# Plan states after which the role records what the hosts reported (and revokes what the plan allows).
+# The others end the run at the plan: nothing to do (IDLE), a wait (SOAKING, FAILED_RETRYABLE), or a
+# refusal (LOCKED, BLOCKED: the plan task fails); GATHER plans again first.
+RECORDED_STATES = (CREATING, STAGED, DEPLOYING, VERIFYING, REVOKING)
+
+
+def rollout_problems(kind: str, key_formats: Iterable[str] = ("p12",), keystore_password_set: bool = False,
+                     verify_url: str = "", verify_token_url: str = "", reload_command: str = "",
+                     reload_service: str = "") -> list[str]:
+    """Settings of the roll-out that depend on each other; one sentence per problem (none: fine).
+
+    Checked before anything is planned, so a run that could not verify or reload the hosts never
+    creates a credential.
+    """
+    problems = []
+    if "p12" in list(key_formats or ()) and not keystore_password_set:
+        problems.append("mc_rotation_keystore_password is required: mc_rotation_key_formats contains p12.")
+    if kind == "oauth2":
+        if not verify_token_url:
+            problems.append("mc_rotation_verify_token_url is required for kind oauth2: every host proves the new "
+                            "key works.")
+    elif not verify_url:
+        problems.append("mc_rotation_verify_url is required for kind %s: every host proves the new credential "
+                        "works." % kind)
+    if reload_command and reload_service:
+        problems.append("Set only one of mc_rotation_reload_command and mc_rotation_reload_service.")
+    return problems
+
+
+def role_steps(state: str, gather: Iterable[str] = (), create: Mapping[str, Any] | None = None,
+               deploy: Mapping[str, Any] | None = None, revoke_orphans: Iterable[str] = (),
+               check_mode: bool = False) -> dict[str, Any]:
+    """Which of the rotation playbook's later plays run, and on which hosts.
+
+    ``gather``: hosts to ask what they carry (then plan again). ``prepare``: the controller revokes
+    orphans and/or creates the new credential. ``rollout_hosts``: the hosts that deploy, reload and
+    verify. ``record``: the controller records what the hosts reported and revokes what the plan allows.
+    Check mode only plans: it asks unknown hosts (read-only) but creates, deploys and records nothing.
+    """
+    gather = list(gather or ())
+    if gather:
+        return {"gather": gather, "prepare": False, "rollout_hosts": [], "record": False}
+    if check_mode:
+        return {"gather": [], "prepare": False, "rollout_hosts": [], "record": False}
+    if deploy:
+        hosts = list(deploy.get("hosts") or ())
+    elif create:
+        hosts = list(create.get("hosts") or ())
+    else:
+        hosts = []
+    return {"gather": [], "prepare": bool(create) or bool(list(revoke_orphans or ())), "rollout_hosts": hosts,
+            "record": state in RECORDED_STATES}
+
+
+# ---------------------------------------------------------------------------
 # the ledger file (controller side)
 # ---------------------------------------------------------------------------
 

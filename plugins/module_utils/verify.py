@@ -25,66 +25,30 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import http.client
+import importlib
 import json
 import os
-import secrets
-import shutil
-import socket
-import ssl
-import tempfile
 import time
 from urllib.parse import urlsplit
 
-try:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.serialization import pkcs12
+# Import cost matters: AnsiballZ ships sources without .pyc, and every module process pays for
+# what it imports. So this file imports only the standard library at the top; each probe imports
+# what it needs when it runs (cryptography pieces per input format, ssl + http.client for mtls,
+# requests + the OAuth 1.0a signer for oauth1, requests + the OAuth 2.0 client for oauth2).
+# tests/unit/plugins/modules/test_module_imports.py pins this.
 
-    HAS_CRYPTOGRAPHY = True
-    CRYPTOGRAPHY_IMPORT_ERROR = None
-except ImportError as _exc:  # pragma: no cover - exercised by sanity import test
-    HAS_CRYPTOGRAPHY = False
-    CRYPTOGRAPHY_IMPORT_ERROR = _exc
-
-try:
-    import requests
-
-    HAS_REQUESTS = True
-    REQUESTS_IMPORT_ERROR = None
-except ImportError as _exc:  # pragma: no cover
-    HAS_REQUESTS = False
-    REQUESTS_IMPORT_ERROR = _exc
-
-try:
-    from oauth1.oauth import OAuth as _OAuth1
-
-    HAS_OAUTH1 = True
-    OAUTH1_IMPORT_ERROR = None
-except ImportError as _exc:  # pragma: no cover
-    HAS_OAUTH1 = False
-    OAUTH1_IMPORT_ERROR = _exc
-
-try:
-    from mastercard_oauth2_client import (
-        HttpResponse as _O2HttpResponse,
-        OAuth2Config as _O2Config,
-        OAuth2ConfigError as _O2ConfigError,
-        OAuth2Error as _O2Error,
-        OAuth2TokenEndpointError as _O2TokenEndpointError,
-        StaticDPoPKeyProvider as _O2DPoPKeyProvider,
-        StaticScopeResolver as _O2ScopeResolver,
-        build_token_request as _o2_build_token_request,
-        create_resource_dpop_proof as _o2_resource_proof,
-        generate_ec_key_pair as _o2_generate_ec_key_pair,
-        parse_token_response as _o2_parse_token_response,
-    )
-
-    HAS_OAUTH2 = True
-    OAUTH2_IMPORT_ERROR = None
-except ImportError as _exc:  # pragma: no cover
-    HAS_OAUTH2 = False
-    OAUTH2_IMPORT_ERROR = _exc
+#: pip name -> the module that proves it is installed
+_LIBRARIES = {
+    "cryptography": "cryptography.hazmat.primitives.serialization",
+    "requests": "requests",
+    "mastercard-oauth1-signer": "oauth1.oauth",
+    "mastercard-oauth2-client": "mastercard_oauth2_client",
+}
+_KIND_LIBRARIES = {
+    "mtls": ("cryptography",),
+    "oauth1": ("cryptography", "requests", "mastercard-oauth1-signer"),
+    "oauth2": ("cryptography", "requests", "mastercard-oauth2-client"),
+}
 
 
 UTC = datetime.timezone.utc
@@ -126,16 +90,13 @@ class VerifyError(Exception):
 
 
 def missing_libraries(kind):
-    """(library name, import error) pairs the given probe kind needs but lacks."""
+    """(library name, import error) pairs the given probe kind needs but lacks (imports only that kind's)."""
     missing = []
-    if not HAS_CRYPTOGRAPHY:
-        missing.append(("cryptography", CRYPTOGRAPHY_IMPORT_ERROR))
-    if kind in ("oauth1", "oauth2") and not HAS_REQUESTS:
-        missing.append(("requests", REQUESTS_IMPORT_ERROR))
-    if kind == "oauth1" and not HAS_OAUTH1:
-        missing.append(("mastercard-oauth1-signer", OAUTH1_IMPORT_ERROR))
-    if kind == "oauth2" and not HAS_OAUTH2:
-        missing.append(("mastercard-oauth2-client", OAUTH2_IMPORT_ERROR))
+    for name in _KIND_LIBRARIES.get(kind, ("cryptography",)):
+        try:
+            importlib.import_module(_LIBRARIES[name])
+        except ImportError as exc:
+            missing.append((name, exc))
     return missing
 
 
@@ -157,10 +118,14 @@ class Material(object):
     def fingerprint(self):
         if self.certificate is None:
             return None
+        from cryptography.hazmat.primitives import serialization
+
         return hashlib.sha256(self.certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
 
     @property
     def public_key_fingerprint(self):
+        from cryptography.hazmat.primitives import serialization
+
         der = self.private_key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -169,6 +134,8 @@ class Material(object):
     def key_matches(self):
         if self.certificate is None:
             return True
+        from cryptography.hazmat.primitives import serialization
+
         mine = self.private_key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
@@ -211,6 +178,8 @@ def _password_bytes(password):
 
 
 def _load_certificates(data, option, path):
+    from cryptography import x509
+
     try:
         if b"-----BEGIN" in data:
             certs = x509.load_pem_x509_certificates(data)
@@ -222,6 +191,8 @@ def _load_certificates(data, option, path):
 
 
 def _load_private_key(data, password, option, path):
+    from cryptography.hazmat.primitives import serialization
+
     pw = _password_bytes(password)
     loaders = (
         (serialization.load_pem_private_key,)
@@ -260,6 +231,8 @@ def load_material(pkcs12_path=None, pkcs12_password=None, certificate_path=None,
     chain = []
     source = None
     if pkcs12_path:
+        from cryptography.hazmat.primitives.serialization import pkcs12
+
         data = _read(pkcs12_path, "pkcs12_path")
         try:
             key, certificate, chain = pkcs12.load_key_and_certificates(data, _password_bytes(pkcs12_password))
@@ -411,6 +384,10 @@ def _http_failure(status, body, headers, what):
 
 def _network_failure(exc, url):
     """Map a socket/TLS exception to a cause and a sentence."""
+    import http.client
+    import socket
+    import ssl
+
     host = urlsplit(url).netloc
     if isinstance(exc, ssl.SSLCertVerificationError):
         return VerifyError(
@@ -447,6 +424,11 @@ def _network_failure(exc, url):
 
 def _requests_failure(exc, url):
     """Unwrap a requests exception to the socket/TLS error underneath."""
+    import socket
+    import ssl
+
+    import requests
+
     seen = set()
     inner = exc
     while inner is not None and id(inner) not in seen:
@@ -495,6 +477,11 @@ def _ms(start):
 
 
 def _ssl_context(material, ca_path, validate_certs, workdir):
+    import secrets
+    import ssl
+
+    from cryptography.hazmat.primitives import serialization
+
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if validate_certs:
@@ -539,6 +526,10 @@ def _ssl_context(material, ca_path, validate_certs, workdir):
 
 def probe_mtls(material, url, ca_path=None, validate_certs=True, timeout=10, method="GET", tmpdir=None):
     """One HTTPS request presenting the client certificate; returns (status, body, headers, latency_ms)."""
+    import http.client
+    import shutil
+    import tempfile
+
     parts = _require_https(url)
     workdir = tempfile.mkdtemp(prefix="mc_verify_", dir=tmpdir)
     try:
@@ -573,6 +564,9 @@ def probe_mtls(material, url, ca_path=None, validate_certs=True, timeout=10, met
 def probe_oauth1(material, url, consumer_key, ca_path=None, validate_certs=True, timeout=10, method="GET",
                  body=None):
     """One request signed with mastercard-oauth1-signer; returns (status, body, headers, latency_ms)."""
+    import requests
+    from oauth1.oauth import OAuth as _OAuth1
+
     _require_https(url)
     if not consumer_key:
         raise VerifyError("invalid_input", "oauth1 needs consumer_key")
@@ -616,6 +610,21 @@ def probe_oauth2(material, token_url, client_id, kid, issuer=None, scopes=None, 
 
     The access token is used and dropped here: it is never returned.
     """
+    import requests
+    from mastercard_oauth2_client import (
+        HttpResponse as _O2HttpResponse,
+        OAuth2Config as _O2Config,
+        OAuth2ConfigError as _O2ConfigError,
+        OAuth2Error as _O2Error,
+        OAuth2TokenEndpointError as _O2TokenEndpointError,
+        StaticDPoPKeyProvider as _O2DPoPKeyProvider,
+        StaticScopeResolver as _O2ScopeResolver,
+        build_token_request as _o2_build_token_request,
+        create_resource_dpop_proof as _o2_resource_proof,
+        generate_ec_key_pair as _o2_generate_ec_key_pair,
+        parse_token_response as _o2_parse_token_response,
+    )
+
     token_parts = _require_https(token_url, "token_url")
     if url:
         _require_https(url)

@@ -306,7 +306,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
+# The connection options without the API client: devapi (requests, urllib3, the OAuth 1.0a signer)
+# is imported in _remote() only, so a local-only scan neither pays for it nor needs those libraries.
+from ansible_collections.mcdev.credentials.plugins.module_utils import connection
+# inventory holds the expiry rules (notice buckets, lead time) that both the remote and the local part use.
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory
 from ansible_collections.mcdev.credentials.plugins.module_utils import scan as _scan
 
@@ -335,6 +338,8 @@ def _expiry_facts(expires, status, created, now, lead):
 
 
 def _remote(module, params, now, lead):
+    from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
+
     missing = devapi.missing_requirement()
     if missing:
         module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
@@ -415,7 +420,7 @@ def _match(records, entries, now):
 
 
 def main():
-    argument_spec = devapi.connection_argument_spec()
+    argument_spec = connection.connection_argument_spec()
     argument_spec.update(
         projects=dict(type="list", elements="str", default=[], aliases=["project_id", "project_ids"]),
         environment=dict(type="str", choices=["sandbox", "production"]),
@@ -432,7 +437,7 @@ def main():
         argument_spec=argument_spec,
         required_one_of=[("projects", "paths")],
         supports_check_mode=True,
-        **devapi.connection_constraints()
+        **connection.connection_constraints()
     )
     params = module.params
     if not params["projects"] and not params["paths"]:

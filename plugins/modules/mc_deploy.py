@@ -22,6 +22,8 @@ description:
     after checking that it is complete and not expired.
   - O(state=verified) records in the current version's C(meta.json) that the credential was verified on
     this host (C(verified_at), C(verified_fingerprint)); run it after M(mcdev.credentials.mc_verify) succeeded.
+    M(mcdev.credentials.mc_verify) can record this itself with its O(mcdev.credentials.mc_verify#module:record)
+    option, which saves this task; both use the same code.
   - O(state=query) only reports what is deployed; it changes nothing.
   - Reloading the application and verifying the credential are separate steps (see the C(rotation) role).
 author:
@@ -192,9 +194,7 @@ host_facts:
 """
 
 import base64
-import grp
 import os
-import pwd
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -202,6 +202,8 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.deploy import (
     DeployError,
     Layout,
     check_component,
+    record_verification,
+    resolve_ids,
 )
 
 # record key (API camelCase or the collection's snake_case) -> meta.json key. Nothing secret.
@@ -245,16 +247,10 @@ def _meta_from_record(record):
 
 
 def _resolve_ids(module):
-    uid = gid = -1
-    owner, group = module.params["owner"], module.params["group"]
     try:
-        if owner:
-            uid = int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid
-        if group:
-            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-    except KeyError as exc:
-        module.fail_json(msg="owner/group %s does not exist on this host" % exc)
-    return uid, gid
+        return resolve_ids(module.params["owner"], module.params["group"])
+    except DeployError as exc:
+        module.fail_json(msg=str(exc))
 
 
 def main():
@@ -331,16 +327,14 @@ def main():
                 versions = layout.versions()
                 host_facts = layout.host_facts()
         elif state == "verified":
-            uid, gid = _resolve_ids(module)
-            with Layout(p["path"], p["name"], create=False) as layout:
-                if layout.root_fd is None:
-                    module.fail_json(msg="nothing is deployed at %s" % os.path.join(p["path"], p["name"]))
-                cur = layout.current()
-                result = layout.stamp_verified(p["credential_id"], p["verified_fingerprint"],
-                                               check_mode=module.check_mode, uid=uid, gid=gid)
-                result.update(previous=cur, current=cur, flipped=False)
-                versions = layout.versions()
-                host_facts = layout.host_facts()
+            # the same recorder as mc_verify's record option (deploy.record_verification)
+            recorded = record_verification(p["path"], p["name"], p["credential_id"], p["verified_fingerprint"],
+                                           check_mode=module.check_mode, owner=p["owner"], group=p["group"])
+            cur = recorded["current"]
+            result = {"changed": recorded["changed"], "meta": recorded["meta"], "previous": cur, "current": cur,
+                      "flipped": False}
+            versions = recorded["versions"]
+            host_facts = recorded["host_facts"]
         else:
             with Layout(p["path"], p["name"], create=False) as layout:
                 if layout.root_fd is not None:

@@ -82,6 +82,10 @@ options:
   revoke:
     description:
       - With O(phase=record), revoke what the plan allows. When false, the plan only lists it in RV(revoke).
+      - With O(phase=plan), revoke the orphans the plan names (credentials whose private key exists nowhere),
+        with the same guards, before anything is created; they are then listed in RV(revoked), not in
+        RV(revoke_orphans). A failed revocation counts as a failed attempt (backoff) and releases the lock.
+        Never in check mode.
     type: bool
     default: false
   remote:
@@ -159,6 +163,37 @@ options:
   deadline:
     description: With O(phase=failed), the plan's deadline (C(deadline) in RV(plan)); a retry is never scheduled after it.
     type: str
+  rollout:
+    description:
+      - With O(phase=plan), the role's roll-out settings that depend on each other. They are checked before
+        anything is planned, so a run that could not verify or reload its hosts never creates a credential.
+    type: dict
+    suboptions:
+      key_formats:
+        description: The files written on each host (C(mc_rotation_key_formats)).
+        type: list
+        elements: str
+        default: [p12]
+      keystore_password_set:
+        description: Whether a keystore password for the hosts' PKCS#12 files is set (never the password itself).
+        type: bool
+        default: false
+      verify_url:
+        description: The probe URL each host verifies with (mtls, oauth1; oauth2 resource).
+        type: str
+        default: ''
+      verify_token_url:
+        description: The OAuth 2.0 token endpoint each host verifies with (oauth2).
+        type: str
+        default: ''
+      reload_command:
+        description: The command that reloads the application.
+        type: str
+        default: ''
+      reload_service:
+        description: The service that reloads the application.
+        type: str
+        default: ''
 attributes:
   check_mode:
     support: full
@@ -218,7 +253,8 @@ revoke:
   returned: always
   type: list
 revoked:
-  description: Credential ids revoked by this task (O(phase=record) with O(revoke=true)).
+  description: Credential ids revoked by this task (with O(revoke=true) - old ones with O(phase=record), orphans
+    with O(phase=plan)).
   returned: always
   type: list
 revoke_orphans:
@@ -233,6 +269,21 @@ plan:
   description: The planner's full answer (actions, invariant, due time, deadline, ledger).
   returned: always
   type: dict
+prepare:
+  description: Whether the controller revokes orphans and/or creates the new credential before the roll-out
+    (never in check mode).
+  returned: always
+  type: bool
+rollout_hosts:
+  description: The hosts that deploy, reload and verify in this run (none in check mode).
+  returned: always
+  type: list
+  elements: str
+record:
+  description: Whether the run ends by recording what the hosts reported (O(phase=record)); false when the plan
+    ends the run (nothing due, a wait, check mode) or must first ask hosts (RV(gather)).
+  returned: always
+  type: bool
 """
 
 import datetime
@@ -449,6 +500,14 @@ def main():
         error=dict(type="str"),
         rolled_back_to=dict(type="str"),
         deadline=dict(type="str"),
+        rollout=dict(type="dict", options=dict(
+            key_formats=dict(type="list", elements="str", default=["p12"], no_log=False),
+            keystore_password_set=dict(type="bool", default=False, no_log=False),
+            verify_url=dict(type="str", default=""),
+            verify_token_url=dict(type="str", default="", no_log=False),
+            reload_command=dict(type="str", default=""),
+            reload_service=dict(type="str", default=""),
+        )),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            **devapi.connection_constraints())
@@ -464,6 +523,10 @@ def main():
         module.fail_json(msg="max_attempts must be at least 1, got %s" % p["max_attempts"])
     if not p["name"] or "/" in p["name"]:
         module.fail_json(msg="name %r must be a folder name without '/'" % p["name"])
+    if p["phase"] == "plan" and p["rollout"]:
+        problems = inv.rollout_problems(p["kind"], **p["rollout"])
+        if problems:
+            module.fail_json(msg=" ".join(problems))
     ctl = Controller(p["state_dir"], p["project_id"], p["environment"], p["kind"], p["name"],
                      p["key_store_password"])
     try:
@@ -499,7 +562,8 @@ def _plan_phase(module, p, ctl, now):
                           "they are asked first." % ", ".join(unknown),
                 "create": None, "deploy": None, "revoke": [], "revoke_orphans": [], "plan": {},
                 "rotation_id": None, "invariant_ok": False, "invariant": "", "deadline": None, "unsupported": [],
-                "target": None, "in_use_fingerprints": [], "revoked": []}
+                "target": None, "in_use_fingerprints": [], "revoked": [],
+                "prepare": False, "rollout_hosts": [], "record": False}
     keys = ctl.key_store()
     backoff = inv.Backoff(base=datetime.timedelta(minutes=p["backoff_base_minutes"]),
                           cap=datetime.timedelta(hours=p["backoff_max_hours"]))
@@ -534,6 +598,22 @@ def _plan_phase(module, p, ctl, now):
         kinds = set(plan.action_kinds())
         idle = kinds <= {inv.NOOP, inv.WAIT_SOAK, inv.WAIT_RETRY}
         revoked, revoke_error = [], None
+        orphans = [cid for action in plan.actions if action.kind == inv.REVOKE_ORPHAN
+                   for cid in action.credential_ids]
+        if p["phase"] == "plan" and p["revoke"] and owner and orphans:
+            # Carried out here rather than by a separate task: same guards as mc_revoke, on a fresh list.
+            revoked, revoke_error = _revoke_old(module, p, orphans, facts, now)
+            if revoke_error:
+                new_record = inv.release_lock(inv.ledger_after(replace(plan, ledger=new_record), {
+                    "ok": False, "at": inv.format_time(now),
+                    "error": "revoking orphan(s) %s failed: %s" % (", ".join(orphans), revoke_error)}), owner)
+            else:
+                # done here: with nothing else to do, the run ends at this plan (and releases its lock below)
+                kinds.discard(inv.REVOKE_ORPHAN)
+                idle = kinds <= {inv.NOOP, inv.WAIT_SOAK, inv.WAIT_RETRY}
+                if idle and new_record.attempts:
+                    new_record = inv.ledger_after(replace(plan, ledger=new_record),
+                                                  {"ok": True, "at": inv.format_time(now)})
         if p["phase"] == "record" and owner:
             if plan.state == inv.REVOKING and p["revoke"]:
                 ids = [cid for action in plan.actions if action.kind == inv.REVOKE for cid in action.credential_ids]
@@ -557,8 +637,18 @@ def _plan_phase(module, p, ctl, now):
                 # hosts no longer in scope are forgotten
                 ctl.write_fleet(dict((h, merged[h]) for h in p["hosts"] if h in merged))
     out = _shape(plan, p, ctl, remote, keys, run_id, facts)
+    if p["phase"] == "plan" and revoked:
+        out["revoke_orphans"] = [cid for cid in out["revoke_orphans"] if cid not in revoked]
+        out["remote"] = [dict(r, status="REVOKED") if r.get("id") in revoked else r for r in out["remote"]]
+    out.update(inv.role_steps(plan.state, create=out["create"], deploy=out["deploy"],
+                              revoke_orphans=out["revoke_orphans"], check_mode=module.check_mode))
     out["changed"] = bool(revoked)
     out["revoked"] = revoked
+    if revoke_error and p["phase"] == "plan":
+        out["_fail"] = ("Rotation of %s stopped: revoking orphan credential(s) %s (their private key exists "
+                        "nowhere) failed: %s Nothing was created; the next run tries again."
+                        % (p["name"], ", ".join(orphans), revoke_error))
+        return out
     if revoke_error:
         out["_fail"] = ("Rotation of %s: every host verified credential %s, but revoking the old credential(s) "
                         "failed: %s The next run tries again." % (p["name"], plan.target_id, revoke_error))

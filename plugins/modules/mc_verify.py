@@ -23,6 +23,10 @@ description:
   - The module does not call the Mastercard Developers API; it talks only to the probe or token endpoint.
     It is therefore not part of the C(mcdev.credentials.api) action group, so that the Developers API
     C(consumer_key) set in C(module_defaults) can never leak into a probe.
+  - With O(record), a successful verification is also recorded on the host, in the C(meta.json) of the
+    deployed version (C(verified_fingerprint), C(verified_at)), exactly as
+    M(mcdev.credentials.mc_deploy) with O(mcdev.credentials.mc_deploy#module:state=verified) does, so that
+    no separate task is needed. A failed verification records nothing.
   - Nothing secret (private key, passwords, access token) is returned or logged.
 author:
   - mcdev.credentials maintainers (@mcdev)
@@ -37,11 +41,15 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: The probe only reads; it runs in check mode too, because proving a credential changes nothing.
+    details:
+      - The probe only reads; it runs in check mode too, because proving a credential changes nothing.
+      - With O(record), check mode reports whether C(meta.json) would change and writes nothing.
   diff_mode:
-    support: none
+    support: full
+    details: With O(record), the diff shows the recorded verification (credential id, fingerprint, time); without it, there is nothing to show.
   idempotent:
     support: full
+    details: With O(record), recording a fingerprint that is already recorded as verified changes nothing.
 options:
   kind:
     description: How the credential is used.
@@ -125,10 +133,45 @@ options:
       - Bad options (unreadable files, missing options) always fail the task.
     type: bool
     default: true
+  record:
+    description:
+      - Record a successful verification on this host, in
+        C(<path>/<name>/versions/<credential_id>/meta.json), as
+        M(mcdev.credentials.mc_deploy) with O(mcdev.credentials.mc_deploy#module:state=verified) does.
+        C(verified_fingerprint) becomes the fingerprint of the certificate the probe used, C(verified_at)
+        the current time.
+      - Only when the probe succeeded. The version must be the one C(current) points at and its
+        C(meta.json) must hold the same fingerprint; otherwise the task fails and nothing is written.
+      - The probe must use a certificate (O(certificate_path), or a O(pkcs12_path) that contains it), so
+        that the fingerprint recorded is the one proved.
+      - Without it (the default), the module writes nothing.
+    type: dict
+    suboptions:
+      path:
+        description: The base folder on this host, the same as M(mcdev.credentials.mc_deploy)'s O(mcdev.credentials.mc_deploy#module:path).
+        type: path
+        required: true
+      name:
+        description: The credential's folder under O(record.path), as M(mcdev.credentials.mc_deploy)'s O(mcdev.credentials.mc_deploy#module:name).
+        type: str
+        required: true
+      credential_id:
+        description: The version that was verified (the Developers API credential id).
+        type: str
+        required: true
+      owner:
+        description: Owner of the rewritten C(meta.json) (name or uid). Default is the user the module runs as.
+        type: str
+      group:
+        description: Group of the rewritten C(meta.json) (name or gid).
+        type: str
 notes:
   - The private key reaches the TLS library through a file encrypted with a one-time passphrase, in a
     private temporary directory that is removed as soon as the key is loaded.
+  - C(changed) is V(true) only when O(record) writes C(meta.json) (or, in check mode, would write it); the
+    probe itself never changes anything.
 seealso:
+  - module: mcdev.credentials.mc_deploy
   - module: mcdev.credentials.mc_credential_info
   - module: mcdev.credentials.mc_revoke
 """
@@ -160,6 +203,20 @@ EXAMPLES = r"""
     scopes: [service:scope1]
     private_key_path: /etc/myapp/mastercard/current/key.pem
     url: https://sandbox.api.mastercard.com/ping
+
+- name: Prove the newly deployed OAuth 1.0a key works and record it in its meta.json (replaces mc_deploy state=verified)
+  mcdev.credentials.mc_verify:
+    kind: oauth1
+    url: https://sandbox.api.mastercard.com/ping
+    consumer_key: "{{ new.consumer_key }}"
+    pkcs12_path: /etc/myapp/mastercard/payments-signing/current/key.p12
+    pkcs12_password: "{{ vault_keystore_password }}"
+    expected_fingerprint: "{{ new.fingerprint }}"
+    record:
+      path: /etc/myapp/mastercard
+      name: payments-signing
+      credential_id: "{{ new.id }}"
+  register: verified
 """
 
 RETURN = r"""
@@ -262,11 +319,100 @@ oauth2:
       description: Scopes the token carries.
       type: list
       elements: str
+recorded:
+  description: What O(record) recorded in the version's C(meta.json) (or would record, in check mode).
+  returned: when O(record) is given and the probe succeeded
+  type: dict
+  contains:
+    changed:
+      description: Whether C(meta.json) was (or would be) rewritten; V(false) when this fingerprint was already recorded.
+      type: bool
+    credential_id:
+      description: The version the verification was recorded for.
+      type: str
+    verified_fingerprint:
+      description: The fingerprint recorded as verified.
+      type: str
+    verified_at:
+      description: When the verification was recorded (ISO 8601 UTC); kept from the earlier run when nothing changed.
+      type: str
+    version_path:
+      description: The version folder whose C(meta.json) holds the record.
+      type: str
+  sample: {"changed": true, "credential_id": "cred-12", "verified_fingerprint": "9f86d08...",
+           "verified_at": "2026-11-22T06:30:00Z", "version_path": "/etc/myapp/mastercard/payments-signing/versions/cred-12"}
+host_facts:
+  description:
+    - What the rotation planner needs to know about this host after the record, in the same shape as
+      M(mcdev.credentials.mc_deploy)'s RV(mcdev.credentials.mc_deploy#module:host_facts). Non-secret.
+    - In check mode it shows the predicted record.
+  returned: when O(record) is given and the probe succeeded
+  type: dict
+  contains:
+    reachable:
+      description: Always V(true) (the host answered).
+      type: bool
+    current_id:
+      description: The version C(current) points at.
+      type: str
+    current_fingerprint:
+      description: The fingerprint deployed in that version.
+      type: str
+    verified_fingerprint:
+      description: The fingerprint last recorded as verified in that version.
+      type: str
+    verified_at:
+      description: When it was verified (ISO 8601 UTC).
+      type: str
+    deployed_at:
+      description: When that version was deployed (ISO 8601 UTC).
+      type: str
+    versions:
+      description: Every version folder, with C(credential_id), C(fingerprint) and C(verified_at).
+      type: list
+      elements: dict
 """
+
+import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+# verify.py imports only what every probe needs; each probe kind imports its own libraries when it runs.
 from ansible_collections.mcdev.credentials.plugins.module_utils import verify as _verify
+
+
+def _record(module, result):
+    """Record the successful verification as mc_deploy state=verified does (deploy.record_verification)."""
+    # Imported here: a verification without record never needs the deploy code.
+    from ansible_collections.mcdev.credentials.plugins.module_utils import deploy as _deploy
+
+    rec = module.params["record"]
+    where = os.path.join(rec["path"], rec["name"])
+    if not result["fingerprint"]:
+        module.fail_json(**dict(result, msg="The credential works, but record needs the certificate to know which "
+                                            "fingerprint was verified: set certificate_path, or use a pkcs12_path "
+                                            "that contains the certificate"))
+    try:
+        done = _deploy.record_verification(rec["path"], rec["name"], rec["credential_id"], result["fingerprint"],
+                                           check_mode=module.check_mode, owner=rec["owner"], group=rec["group"])
+    except (_deploy.DeployError, OSError) as exc:
+        module.fail_json(**dict(result, msg="The credential works, but recording the verification in %s failed: %s"
+                                            % (where, exc)))
+    meta = done["meta"]
+    result["changed"] = done["changed"]
+    result["recorded"] = {
+        "changed": done["changed"],
+        "credential_id": rec["credential_id"],
+        "verified_fingerprint": meta.get("verified_fingerprint"),
+        "verified_at": meta.get("verified_at"),
+        "version_path": os.path.join(where, "versions", rec["credential_id"]),
+    }
+    result["host_facts"] = done["host_facts"]
+    result["diff"] = {
+        "before": dict(done["before"], credential_id=rec["credential_id"]),
+        "after": {"credential_id": rec["credential_id"], "verified_fingerprint": meta.get("verified_fingerprint"),
+                  "verified_at": meta.get("verified_at")},
+    }
 
 
 def main():
@@ -291,6 +437,13 @@ def main():
             validate_certs=dict(type="bool", default=True),
             timeout=dict(type="int", default=10),
             fail_on_error=dict(type="bool", default=True),
+            record=dict(type="dict", options=dict(
+                path=dict(type="path", required=True),
+                name=dict(type="str", required=True),
+                credential_id=dict(type="str", required=True),
+                owner=dict(type="str"),
+                group=dict(type="str"),
+            )),
         ),
         mutually_exclusive=[("pkcs12_path", "private_key_path")],
         required_one_of=[("pkcs12_path", "private_key_path")],
@@ -308,11 +461,22 @@ def main():
         module.fail_json(msg=missing_required_lib(name), exception=str(error))
     if params["timeout"] <= 0:
         module.fail_json(msg="timeout must be a positive number of seconds, got %s" % params["timeout"])
+    if params["record"]:
+        # A bad record target fails before anything is sent.
+        from ansible_collections.mcdev.credentials.plugins.module_utils import deploy as _deploy
+
+        rec = params["record"]
+        try:
+            _deploy.check_record_target(rec["path"], rec["name"], rec["credential_id"])
+        except _deploy.DeployError as exc:
+            module.fail_json(msg="record: %s" % exc)
 
     result = _verify.run_probe(params, tmpdir=module.tmpdir)
     result["changed"] = False
     if not result["success"] and (params["fail_on_error"] or result["cause"] == "invalid_input"):
         module.fail_json(**result)
+    if result["success"] and params["record"]:
+        _record(module, result)
     module.exit_json(**result)
 
 

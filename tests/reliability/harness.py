@@ -82,6 +82,14 @@ class Run(object):
                                                       self.stdout[-6000:], self.stderr[-3000:])
 
 
+def control_path_dir(workdir):
+    """A short folder for ssh's control sockets: a socket path must stay under 108 bytes, and pytest's
+    folders under xdist (pytest-N/popen-gwK/test_crash_at_every_step_mtls_0/runs/cp/...) are longer."""
+    path = os.path.join("/tmp", "mcrel-cp-" + hashlib.sha1(os.path.abspath(workdir).encode()).hexdigest()[:12])
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
 def ansible_env(workdir, extra=None):
     """Environment of every ansible process the suites start: the build's collection, our callback, own temp."""
     env = dict(os.environ)
@@ -100,7 +108,7 @@ def ansible_env(workdir, extra=None):
         "ANSIBLE_REMOTE_TEMP": tmp,
         "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
         "ANSIBLE_DEPRECATION_WARNINGS": "False",
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": os.path.join(workdir, "cp"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": control_path_dir(workdir),
         "ANSIBLE_PIPELINING": "True",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
         "ANSIBLE_LOCALHOST_WARNING": "False",
@@ -513,9 +521,11 @@ class Invariant(object):
             problems.append("no ACTIVE credential is deployed and verified on every host")
         return problems
 
-    def settled(self):
-        """Violations of the end state: exactly one ACTIVE lineage credential, current and verified everywhere."""
-        problems = self.check()
+    def settled(self, checked=None):
+        """Violations of the end state: exactly one ACTIVE lineage credential, current and verified everywhere.
+
+        checked: the result of a check() just made on the same state (saves probing every host twice)."""
+        problems = list(self.check() if checked is None else checked)
         active = self.project.active()
         if len(active) != 1:
             problems.append("%d ACTIVE lineage credentials: %s" % (len(active), [c["id"] for c in active]))

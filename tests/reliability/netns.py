@@ -1,9 +1,9 @@
 """SSH hosts in network namespaces for the reliability suites (root only), like tests/tools/netns_hosts.sh but
 on their own prefix and subnet (10.232.<i>.0/24) so they never collide with other suites' hosts.
 
-The hosts reach the emulator (bound to 127.0.0.1) through two small TCP relays per port: one in the
-namespace on its own 127.0.0.1:<port>, one on the host side of the veth; TLS passes through untouched,
-so the emulator's certificate (issued for 127.0.0.1) still matches.
+The hosts reach the emulator (bound to 127.0.0.1) through two relays (tests/tools/tcp_relay.py, one
+process for all the ports): one in the namespace on its own 127.0.0.1:<port>, one on the host side of the
+veth. TLS passes through untouched, so the emulator's certificate (issued for 127.0.0.1) still matches.
 """
 import os
 import shutil
@@ -12,34 +12,7 @@ import subprocess
 import sys
 import time
 
-RELAY = r'''
-import asyncio, sys
-listen_host, listen_port, to_host, to_port = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-async def pipe(reader, writer):
-    try:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-    except Exception:
-        pass
-    finally:
-        writer.close()
-async def handle(reader, writer):
-    try:
-        up_reader, up_writer = await asyncio.open_connection(to_host, to_port)
-    except OSError:
-        writer.close()
-        return
-    await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-async def main():
-    server = await asyncio.start_server(handle, listen_host, listen_port)
-    async with server:
-        await server.serve_forever()
-asyncio.run(main())
-'''
+RELAY = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools", "tcp_relay.py")
 
 
 class NetnsHosts(object):
@@ -67,9 +40,7 @@ class NetnsHosts(object):
         if not os.path.exists(key):
             self._run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key)
         shutil.copy(key + ".pub", os.path.join(self.workdir, "authorized_keys"))
-        relay = os.path.join(self.workdir, "relay.py")
-        with open(relay, "w", encoding="utf-8") as handle:
-            handle.write(RELAY)
+        ready = []
         for index in range(1, self.count + 1):
             ns, veth = "%s%d" % (self.prefix, index), "%sv%d" % (self.prefix, index)
             outer, inner = "%s.%d.1" % (self.subnet, index), "%s.%d.2" % (self.subnet, index)
@@ -93,16 +64,21 @@ class NetnsHosts(object):
                     "Subsystem sftp /usr/lib/openssh/sftp-server", ""]))
             self._run("ip", "netns", "exec", ns, "/usr/sbin/sshd", "-f", conf,
                       "-E", os.path.join(self.workdir, "sshd%d.log" % index))
-            for port in self.ports:
-                self._spawn([sys.executable, relay, outer, str(port), "127.0.0.1", str(port)])
-                self._spawn(["ip", "netns", "exec", ns, sys.executable, relay, "127.0.0.1", str(port), outer,
-                             str(port)])
+            sides = (("outer", [sys.executable, RELAY], outer, "127.0.0.1"),
+                     ("inner", ["ip", "netns", "exec", ns, sys.executable, RELAY], "127.0.0.1", outer))
+            for side, argv, listen, target in sides:
+                ready.append(os.path.join(self.workdir, "relay%d-%s.ready" % (index, side)))
+                if os.path.exists(ready[-1]):
+                    os.unlink(ready[-1])
+                self._spawn(argv + ["--ready-file", ready[-1], listen, target] + [str(p) for p in self.ports])
             self.hosts["ssh%d" % index] = {
                 "ansible_host": inner, "ansible_user": "root", "ansible_connection": "ssh",
                 "ansible_ssh_private_key_file": key,
                 "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
                 "ansible_python_interpreter": sys.executable, "ansible_ssh_pipelining": True}
         deadline = time.monotonic() + 30
+        while not all(os.path.exists(r) for r in ready) and time.monotonic() < deadline:
+            time.sleep(0.05)
         for host in self.hosts.values():
             while time.monotonic() < deadline:
                 probe = subprocess.run(["ssh", "-q", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
@@ -136,3 +112,17 @@ class NetnsHosts(object):
                     pass  # sshd removes its own pid file when it exits on SIGTERM
             subprocess.run(["ip", "netns", "del", "%s%d" % (self.prefix, index)], check=False, timeout=30,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self._gone("%sv%d" % (self.prefix, index))
+
+    @staticmethod
+    def _gone(veth):
+        """Delete a veth left from an earlier host of this prefix and wait until the kernel has removed it:
+        `ip netns del` returns before the namespace (and the veth pair in it) is destroyed, so the next
+        module's `ip link add` of the same name could fail with "File exists"."""
+        quiet = {"check": False, "timeout": 30, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        subprocess.run(["ip", "link", "del", veth], **quiet)  # pylint: disable=subprocess-run-check
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if subprocess.run(["ip", "link", "show", veth], **quiet).returncode != 0:  # pylint: disable=subprocess-run-check
+                return
+            time.sleep(0.1)

@@ -14,6 +14,10 @@ from ansible_collections.mcdev.credentials.tests.reliability import harness
 
 SHORT_ROTATIONS = int(os.environ.get("MC_R2_SHORT_ROTATIONS", "2"))
 LONG_ROTATIONS = int(os.environ.get("MC_R2_ROTATIONS", "100"))
+# The long version is split into shards of consecutive rotations, each with its own project, fleet, seed and
+# (on its xdist worker) emulator, so that they run in parallel; the figures add up to LONG_ROTATIONS.
+SHARDS = int(os.environ.get("MC_R2_SHARDS", "10"))
+HOSTS = int(os.environ.get("MC_R2_HOSTS", "3"))
 MAX_RUNS = 6  # runs allowed before a rotation counts as stuck (the target is <= 3)
 API = "/developers/*"
 FAULTS = [
@@ -34,7 +38,7 @@ def _api_calls(emulator):
 
 def fault_suite(emulator, workdir, kind, rotations, seed):
     project = harness.Project(emulator, os.path.join(workdir, "ctl"), kind)
-    fleet = harness.Fleet(os.path.join(workdir, "fleet"), local_hosts=3)
+    fleet = harness.Fleet(os.path.join(workdir, "fleet"), local_hosts=HOSTS)
     name = "app-" + kind
     invariant = harness.Invariant(project, fleet, name)
     clock = datetime.datetime.now(harness.UTC).replace(microsecond=0)
@@ -57,10 +61,11 @@ def fault_suite(emulator, workdir, kind, rotations, seed):
             run = harness.rotate(fleet, variables, runs_dir, timeout=900)
             emulator.admin("DELETE", "/faults")
             failed_runs += run.rc != 0
-            for problem in invariant.check():
+            checked = invariant.check()
+            for problem in checked:
                 outages.append("rotation %d run %d: %s" % (rotation, run_index, problem))
             fresh = [c for c in project.active() if c["id"] not in known]
-            if run.rc == 0 and fresh and not invariant.settled():
+            if run.rc == 0 and fresh and not invariant.settled(checked):
                 runs_needed.append(run_index)
                 break
         else:
@@ -69,7 +74,7 @@ def fault_suite(emulator, workdir, kind, rotations, seed):
         active = project.active()
         if len(active) != 1:
             bad_end_states.append("rotation %d ended with %d ACTIVE lineage credentials" % (rotation, len(active)))
-    figures = {"kind": kind, "rotations": rotations, "outages": len(outages),
+    figures = {"kind": kind, "hosts": len(fleet.hosts), "rotations": rotations, "outages": len(outages),
                "duplicates_or_orphans": len(bad_end_states), "max_runs_to_converge": max(runs_needed),
                "runs": sum(runs_needed), "failed_runs": failed_runs,
                "api_calls": _api_calls(emulator) - calls_before,
@@ -84,6 +89,7 @@ def _assert_clean(figures, outages, bad_end_states):
     assert figures["max_runs_to_converge"] <= 3, figures
 
 
+@pytest.mark.quick
 def test_rotations_under_faults_short(emulator, tmp_path):
     figures, outages, bad = fault_suite(emulator, str(tmp_path), "oauth1", SHORT_ROTATIONS, seed=1)
     harness.record_figure("R2 faults (short)", **figures)
@@ -91,7 +97,12 @@ def test_rotations_under_faults_short(emulator, tmp_path):
 
 
 @pytest.mark.soak
-def test_rotations_under_faults_long(emulator, tmp_path):
-    figures, outages, bad = fault_suite(emulator, str(tmp_path), "oauth1", LONG_ROTATIONS, seed=2)
+@pytest.mark.parametrize("shard", range(SHARDS), ids=lambda i: "shard%d" % (i + 1))
+def test_rotations_under_faults_long(emulator, tmp_path, shard):
+    rotations = LONG_ROTATIONS // SHARDS + (1 if shard < LONG_ROTATIONS % SHARDS else 0)
+    if not rotations:
+        pytest.skip("MC_R2_ROTATIONS=%d leaves nothing for this shard" % LONG_ROTATIONS)
+    figures, outages, bad = fault_suite(emulator, str(tmp_path), "oauth1", rotations, seed=2 + shard)
+    figures["shard"] = "%d/%d" % (shard + 1, SHARDS)
     harness.record_figure("R2 faults (long)", **figures)
     _assert_clean(figures, outages, bad)

@@ -938,3 +938,43 @@ def test_bootstrap_from_a_lone_orphan_ends_with_one_usable_credential():
     active = [c["id"] for c in world.remote.values() if c["status"] == "ACTIVE"]
     assert active == world.created == ["c1"] and world.remote["o"]["status"] == "REVOKED"
     assert world.held and world.invariant_log[-1][1]
+
+
+# ---------------------------------------------------------------------------
+# what the rotation role runs next
+# ---------------------------------------------------------------------------
+
+def test_rollout_problems_each_in_one_sentence():
+    assert inv.rollout_problems("oauth1", ["p12"], True, verify_url="https://probe") == []
+    assert inv.rollout_problems("oauth2", ["pem"], False, verify_token_url="https://token") == []
+    problems = inv.rollout_problems("mtls", ["p12", "pem"], False, reload_command="a", reload_service="b")
+    assert len(problems) == 3
+    assert problems[0].startswith("mc_rotation_keystore_password is required")
+    assert "mc_rotation_verify_url is required for kind mtls" in problems[1]
+    assert problems[2] == "Set only one of mc_rotation_reload_command and mc_rotation_reload_service."
+    # oauth2 proves the key at the token endpoint: the token URL, not the probe URL, is required
+    assert inv.rollout_problems("oauth2", ["pem"], verify_url="https://probe") == [
+        "mc_rotation_verify_token_url is required for kind oauth2: every host proves the new key works."]
+
+
+@pytest.mark.parametrize("state,kwargs,expected", [
+    # unknown hosts: ask them, nothing else yet (also in check mode: asking is read-only)
+    ("GATHER", {"gather": ["h1"]}, (["h1"], False, [], False)),
+    ("GATHER", {"gather": ["h1"], "check_mode": True}, (["h1"], False, [], False)),
+    # nothing due, waits: the run ends at the plan
+    (inv.IDLE, {}, ([], False, [], False)),
+    (inv.SOAKING, {}, ([], False, [], False)),
+    (inv.FAILED_RETRYABLE, {}, ([], False, [], False)),
+    # create: the controller creates, every reachable host gets it, the run records
+    (inv.CREATING, {"create": {"hosts": ["h1", "h2"]}}, ([], True, ["h1", "h2"], True)),
+    # orphans only, with a staged credential to roll out
+    (inv.STAGED, {"deploy": {"hosts": ["h2"]}, "revoke_orphans": ["c9"]}, ([], True, ["h2"], True)),
+    (inv.VERIFYING, {"deploy": {"hosts": ["h1"]}}, ([], False, ["h1"], True)),
+    # every host verified, soak over: only the record (which revokes) runs
+    (inv.REVOKING, {}, ([], False, [], True)),
+    # check mode only plans
+    (inv.CREATING, {"create": {"hosts": ["h1"]}, "check_mode": True}, ([], False, [], False)),
+])
+def test_role_steps_name_the_plays_that_run(state, kwargs, expected):
+    steps = inv.role_steps(state, **kwargs)
+    assert (steps["gather"], steps["prepare"], steps["rollout_hosts"], steps["record"]) == expected

@@ -4,6 +4,7 @@ The remote list is passed in (``remote``), so no API call is made; the planner i
 tests/unit/plugins/module_utils (inventory). These tests check what the module adds around it.
 """
 
+import datetime
 import json
 import os
 
@@ -53,6 +54,8 @@ def test_unknown_hosts_are_gathered_first_without_a_lock(tmp_path):
     result = run_module(mc_rotation_plan, _args(tmp_path, remote=[old]))
     assert result["state"] == "GATHER" and result["gather"] == HOSTS
     assert result["changed"] is False
+    # only the gather play (and the plan again) run next
+    assert (result["prepare"], result["rollout_hosts"], result["record"]) == (False, [], False)
     assert not os.path.exists(tmp_path / "state" / "p1_sandbox_oauth1_app" / "ledger.json")
 
 
@@ -61,6 +64,8 @@ def test_nothing_due_is_idle_and_leaves_no_lock(tmp_path):
     facts = dict((h, _host("c1", old["fingerprint"])) for h in HOSTS)
     result = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts))
     assert result["state"] == "IDLE" and result["create"] is None and result["deploy"] is None
+    # the run ends at the plan: no later play matches a host
+    assert (result["gather"], result["prepare"], result["rollout_hosts"], result["record"]) == ([], False, [], False)
     # the facts are cached: the next run plans without asking the hosts
     again = run_module(mc_rotation_plan, _args(tmp_path, remote=[old]))
     assert again["state"] == "IDLE" and again["gather"] == []
@@ -78,6 +83,8 @@ def test_due_plans_a_create_into_the_key_store_and_holds_the_lock(tmp_path):
     assert create["alias"].startswith("app-") and create["alias"] == "app-" + result["rotation_id"]
     assert create["key_path"].startswith(create["key_store"]) and create["key_path"].endswith(".key.pem")
     assert os.path.isdir(os.path.dirname(create["key_path"]))
+    # the controller creates, every reachable host gets it, and the run ends by recording
+    assert result["prepare"] is True and result["rollout_hosts"] == HOSTS and result["record"] is True
     # a second run meanwhile is refused, naming the lock holder
     with pytest.raises(ModuleFail) as failed:
         run_module(mc_rotation_plan, _args(tmp_path, remote=[old]))
@@ -94,6 +101,8 @@ def test_created_credential_is_rolled_out_from_the_key_store(tmp_path):
     rollout = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], created=new, run_id=first["run_id"]))
     deploy = rollout["deploy"]
     assert deploy["credential_id"] == "c2" and sorted(deploy["hosts"]) == HOSTS
+    # resuming a staged credential: nothing to create, the fleet play runs on the plan's hosts
+    assert rollout["prepare"] is False and rollout["rollout_hosts"] == deploy["hosts"] and rollout["record"] is True
     assert deploy["key_path"] == first["create"]["key_path"]
     assert deploy["credential"]["certificate_pem"].startswith("-----BEGIN CERTIFICATE")
     assert "PRIVATE KEY" not in json.dumps(rollout)
@@ -164,3 +173,83 @@ def test_check_mode_takes_no_lock(tmp_path):
     result = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts), check_mode=True)
     assert result["state"] == "CREATING"
     assert not os.path.exists(tmp_path / "state" / "p1_sandbox_oauth1_app" / "ledger.json")
+    # check mode only plans: no create, no roll-out, no record
+    assert (result["prepare"], result["rollout_hosts"], result["record"]) == (False, [], False)
+
+
+@pytest.mark.parametrize("rollout,words", [
+    ({"key_formats": ["p12"], "verify_url": "https://probe"}, "mc_rotation_keystore_password is required"),
+    ({"key_formats": ["pem"]}, "mc_rotation_verify_url is required for kind oauth1"),
+    ({"key_formats": ["pem"], "verify_url": "https://probe", "reload_command": "x", "reload_service": "y"},
+     "Set only one of mc_rotation_reload_command and mc_rotation_reload_service"),
+])
+def test_rollout_settings_are_refused_before_anything_is_planned(tmp_path, rollout, words):
+    old, _unused = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    with pytest.raises(ModuleFail) as failed:
+        run_module(mc_rotation_plan, _args(tmp_path, remote=[old], rollout=rollout))
+    assert words in failed.value.result["msg"]
+    assert not os.path.exists(tmp_path / "state")
+
+
+def test_consistent_rollout_settings_plan_as_usual(tmp_path):
+    old, _unused = _cred("c1", "app", "2027-05-01T00:00:00Z")
+    facts = dict((h, _host("c1", old["fingerprint"])) for h in HOSTS)
+    result = run_module(mc_rotation_plan, _args(tmp_path, remote=[old], host_facts=facts, rollout={
+        "key_formats": ["p12"], "keystore_password_set": True, "verify_url": "https://probe",
+        "reload_command": "systemctl reload app"}))
+    assert result["state"] == "IDLE"
+
+
+def test_plan_revokes_orphans_itself_against_the_api(emulator, monkeypatch, tmp_path):
+    """An orphan (newer lineage credential whose key exists nowhere) is revoked by the plan task, with mc_revoke's
+    guards, before anything is created; the target the hosts carry stays active."""
+    for name in ("MC_DEVAPI_URL", "MC_DEVAPI_CONSUMER_KEY", "MC_DEVAPI_SIGNING_KEY_PATH",
+                 "MC_DEVAPI_SIGNING_KEY_CONTENT", "MC_DEVAPI_SIGNING_KEY_PASSWORD", "MC_DEVAPI_CA_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    account = emulator.new_account()
+    project = emulator.new_project(account["account_id"], auth_model="OAUTH10A")["id"]
+    now = emulator.admin("GET", "/clock")["now"]
+
+    def seed(alias, age_days):
+        body = {"type": "SIGNING", "oauthVersion": "1.0a", "environment": "SANDBOX", "alias": alias,
+                "notBefore": now - age_days * 86400, "expiryDate": now + (395 - age_days) * 86400}
+        cred = emulator.admin("POST", "/projects/%s/credentials" % project, body)
+        cred.pop("private_key_pem", None)
+        return cred
+
+    target = seed("app", 30)
+    orphan = seed("app-1780000000", 1)
+    facts = dict((h, _host(target["id"], target["fingerprint"])) for h in HOSTS)
+    conn = dict(api_url=emulator.info["api_url"], consumer_key=account["consumer_key"],
+                signing_key_content=account["signing_key_pem"], ca_path=emulator.info["ca_path"], retries=0)
+    args = dict(_args(tmp_path, project_id=project, host_facts=facts, revoke=True), **conn)
+    args["now"] = _iso(now)
+
+    # A failed revocation stops the run before anything is created: one failed attempt, lock released.
+    emulator.admin("POST", "/faults", {"route": "revoke_credential", "status": 503, "count": 1})
+    try:
+        with pytest.raises(ModuleFail) as failed:
+            run_module(mc_rotation_plan, args)
+    finally:
+        emulator.admin("DELETE", "/faults")
+    msg = failed.value.result["msg"]
+    assert "revoking orphan credential(s) %s" % orphan["id"] in msg and "Nothing was created" in msg
+    ledger = json.load(open(tmp_path / "state" / ("%s_sandbox_oauth1_app" % project) / "ledger.json"))
+    assert ledger["attempts"] == 1 and not ledger.get("lock_owner")
+
+    result = run_module(mc_rotation_plan, dict(args, respect_backoff=False))
+    assert result["revoked"] == [orphan["id"]] and result["changed"] is True
+    assert result["revoke_orphans"] == [] and result["prepare"] is False
+    assert [r["status"] for r in result["remote"] if r["id"] == orphan["id"]] == ["REVOKED"]
+    from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
+    with devapi.client_from_params(conn) as client:
+        listed = dict((c.id, c.status) for c in client.list_credentials(project))
+    assert listed == {target["id"]: "ACTIVE", orphan["id"]: "REVOKED"}
+    # nothing else to do: the run ends at this plan, and its lock is released
+    assert result["state"] == "IDLE" and result["record"] is False
+    ledger = json.load(open(tmp_path / "state" / ("%s_sandbox_oauth1_app" % project) / "ledger.json"))
+    assert not ledger.get("lock_owner") and ledger["attempts"] == 0 and not ledger.get("next_attempt_at")
+
+
+def _iso(epoch):
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
