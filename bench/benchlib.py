@@ -57,7 +57,8 @@ class BenchSkip(Exception):
 class Context:
     """What every benchmark needs: where the tools are and how big to make things."""
 
-    def __init__(self, workdir, collections_path, python, playbook, forks, smoke, rounds, warmup, verbose=False):
+    def __init__(self, workdir, collections_path, python, playbook, forks, smoke, rounds, warmup, verbose=False,
+                 heavy_rounds=None):
         self.workdir = workdir
         self.collections_path = collections_path
         self.python = python
@@ -65,6 +66,8 @@ class Context:
         self.forks = forks
         self.smoke = smoke
         self.rounds = rounds
+        # Comparisons that cost a minute or more a round (P1, P2b) get fewer rounds, so the suite fits its budget.
+        self.heavy_rounds = rounds if heavy_rounds is None else heavy_rounds
         self.warmup = warmup
         self.verbose = verbose
         self.last_stdout = ""
@@ -225,9 +228,10 @@ def spread(values):
     return round((max(values) - min(values)) / mid, 3) if mid else None
 
 
-def alternate(ctx, ours, ref, rounds=None, warmup=None):
+def alternate(ctx, ours, ref, rounds=None, warmup=None, heavy=False):
     """Run both sides round by round, alternating the order; return {phase: {'ours': [...], 'ref': [...]}}."""
-    rounds = ctx.rounds if rounds is None else rounds
+    if rounds is None:
+        rounds = ctx.heavy_rounds if heavy else ctx.rounds
     warmup = ctx.warmup if warmup is None else warmup
     samples = {}
     for index in range(warmup + rounds):

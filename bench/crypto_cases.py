@@ -83,7 +83,7 @@ def bench_p1(ctx):
             return out
         return run
 
-    samples = benchlib.alternate(ctx, Side("ours", runner("ours"), reset), Side("ref", runner("ref"), reset))
+    samples = benchlib.alternate(ctx, Side("ours", runner("ours"), reset), Side("ref", runner("ref"), reset), heavy=True)
     notes = {"hosts": hosts, "forks": ctx.forks, "key": "RSA 2048", "tasks_ours": 1, "tasks_ref": 2,
              "changed_on_rerun": changed_on_rerun}
     return benchlib.summarise("P1", "private key + CSR on %d local hosts" % hosts, samples,
@@ -115,7 +115,9 @@ def bench_p3(ctx, reference_files=None):
     """
     scan_bench = _load_scan_bench()
     files = 10 if ctx.smoke else 1000
-    subset = min(files, reference_files or (3 if ctx.smoke else 50))
+    if reference_files is None and ctx.options is not None:
+        reference_files = ctx.options.p3_reference_files
+    subset = min(files, reference_files or (3 if ctx.smoke else 20))
     work = os.path.join(ctx.workdir, "p3")
     ours_dir = os.path.join(work, "certs")
     ref_dir = os.path.join(work, "certs-subset")

@@ -208,7 +208,7 @@ def bench_p2(ctx):
         def ping4():
             return {"rotate": rot.run_ping(4, "P2b ref (4 pings)")}
 
-        samples = benchlib.alternate(ctx, Side("ours", forced), Side("ref", ping4), warmup=0)
+        samples = benchlib.alternate(ctx, Side("ours", forced), Side("ref", ping4), warmup=0, heavy=True)
         rows += benchlib.summarise("P2b", "full rotation of one OAuth 1.0a key, %d local hosts" % hosts, samples,
                                    Goal(max_ratio=2.0), "four-task ansible.builtin.ping play",
                                    {"hosts": hosts, "forks": ctx.forks, "serial": ROLE_SERIAL,
