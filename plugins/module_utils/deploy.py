@@ -34,6 +34,7 @@ import os
 import pwd
 import re
 import stat
+from contextlib import contextmanager
 
 META_NAME = "meta.json"
 CURRENT = "current"
@@ -175,12 +176,25 @@ def _read_regular(name, dir_fd, limit=16 * 1024 * 1024):
         os.close(fd)
 
 
+@contextmanager
+def _unlinked_on_failure(tmp, dir_fd):
+    """Remove the temporary ``tmp`` if the block fails (even on KeyboardInterrupt), then re-raise."""
+    try:
+        yield
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except OSError:
+            pass
+        raise
+
+
 def _write_atomic(name, data, dir_fd, mode, uid=-1, gid=-1):
     """temp (0600, O_EXCL|O_NOFOLLOW) -> fsync -> chmod/chown -> rename over ``name``."""
     tmp = ".%s.tmp-%d-%s" % (name, os.getpid(), os.urandom(4).hex())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600,
                  dir_fd=dir_fd)
-    try:
+    with _unlinked_on_failure(tmp, dir_fd):
         try:
             view = memoryview(data)
             while view:
@@ -196,12 +210,6 @@ def _write_atomic(name, data, dir_fd, mode, uid=-1, gid=-1):
         if existing is not None and stat.S_ISDIR(existing.st_mode):
             raise DeployError("refusing to replace %r: it is a directory" % name)
         os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except BaseException:
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
-        raise
 
 
 def sha256_hex(data):
@@ -233,14 +241,8 @@ def _flip(dir_fd, version):
     """Point ``current`` at versions/<version> in one rename."""
     tmp = ".%s.tmp-%d-%s" % (CURRENT, os.getpid(), os.urandom(4).hex())
     os.symlink("%s/%s" % (VERSIONS, version), tmp, dir_fd=dir_fd)
-    try:
+    with _unlinked_on_failure(tmp, dir_fd):
         os.rename(tmp, CURRENT, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    except BaseException:
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
-        raise
     os.fsync(dir_fd)
 
 
