@@ -66,7 +66,8 @@ class Context:
         self.forks = forks
         self.smoke = smoke
         self.rounds = rounds
-        # Comparisons that cost a minute or more a round (P1, P2b) get fewer rounds, so the suite fits its budget.
+        # Comparisons that cost most (P1, P2b) or sit far from their goal (P2a, P5) get fewer rounds, so the
+        # suite fits its ten minutes; P3, whose goal is tight, keeps `rounds`.
         self.heavy_rounds = rounds if heavy_rounds is None else heavy_rounds
         self.warmup = warmup
         self.verbose = verbose

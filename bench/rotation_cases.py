@@ -186,7 +186,7 @@ def bench_p2(ctx):
         def ping1():
             return {"idle": rot.run_ping(1, "P2a ref (1 ping)")}
 
-        samples = benchlib.alternate(ctx, Side("ours", idle), Side("ref", ping1))
+        samples = benchlib.alternate(ctx, Side("ours", idle), Side("ref", ping1), heavy=True)
         rows += benchlib.summarise("P2a", "scheduled rotation run, nothing due, %d local hosts" % hosts, samples,
                                    Goal(max_ratio=1.3), "one-task ansible.builtin.ping play",
                                    {"hosts": hosts, "forks": ctx.forks})
@@ -298,7 +298,7 @@ def bench_p5(ctx):
         def ping4():
             return {"rotate": rot.run_ping(4, "P5 ref (4 pings over SSH)")}
 
-        samples = benchlib.alternate(ctx, Side("ours", forced), Side("ref", ping4), warmup=0)
+        samples = benchlib.alternate(ctx, Side("ours", forced), Side("ref", ping4), warmup=0, heavy=True)
         return benchlib.summarise("P5", "full rotation over 2 SSH hosts (network namespaces, pipelining)", samples,
                                   Goal(), "four-task ansible.builtin.ping play over SSH",
                                   {"hosts": 2, "pipelining": True})

@@ -58,11 +58,11 @@ def parse_args(argv):
     parser.add_argument("--ansible-full", default="", help="venv of the PyPI ansible package (adds its collections)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one round, no warm-up (< 60 s)")
     parser.add_argument("--only", default="", help="comma-separated ids: P1,P2,P3,P4,P5 (P2 covers P2a and P2b)")
-    parser.add_argument("--rounds", type=int, default=None, help="rounds of every comparison (default: 3, and 2 for the heavy P1 and P2b; smoke 1)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds of every comparison (default: 3 for P3, 2 for P1, P2a, P2b and P5; smoke 1)")
     parser.add_argument("--warmup", type=int, default=None, help="discarded warm-up rounds (default 0: P2 and P5 warm the controller with a cold run first)")
     parser.add_argument("--forks", type=int, default=10, help="forks, the same for both sides")
     parser.add_argument("--p3-reference-files", type=int, default=None,
-                        help="run the x509_certificate_info loop over this many files (default 20, scaled to 1000)")
+                        help="run the x509_certificate_info loop over this many files (default 10, scaled to 1000)")
     parser.add_argument("--p4-sizes", default="", help="host counts for P4 cold rotations (default 5,200; P2b adds 50)")
     parser.add_argument("--ssh", choices=["auto", "yes", "no"], default="auto",
                         help="P5 over namespace SSH hosts: auto = when running as root with ip and sshd")

@@ -80,6 +80,9 @@ class ActionModule(ActionBase):
         del tmp
         args = dict(self._task.args)
         module_args = dict((k, v) for k, v in args.items() if k not in CONTROLLER_ONLY)
+        if args.get("verify") and args.get("keystore_password") is not None:
+            # The probe on the host opens the key.p12 it just wrote (no_log, like the bundle itself).
+            module_args["keystore_password"] = args["keystore_password"]
         try:
             if args.get("state", "present") == "present" and args.get("private_key_src"):
                 files = build_bundle(args)

@@ -31,6 +31,8 @@ import os
 import time
 from urllib.parse import urlsplit
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.verify_options import KINDS
+
 # Import cost matters: AnsiballZ ships sources without .pyc, and every module process pays for
 # what it imports. So this file imports only the standard library at the top; each probe imports
 # what it needs when it runs (cryptography pieces per input format, ssl + http.client for mtls,
@@ -52,7 +54,6 @@ _KIND_LIBRARIES = {
 
 
 UTC = datetime.timezone.utc
-KINDS = ("mtls", "oauth1", "oauth2")
 
 #: Every value ``cause`` can take, with what it means.
 CAUSES = {

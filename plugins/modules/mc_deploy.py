@@ -25,7 +25,10 @@ description:
     M(mcdev.credentials.mc_verify) can record this itself with its O(mcdev.credentials.mc_verify#module:record)
     option, which saves this task; both use the same code.
   - O(state=query) only reports what is deployed; it changes nothing.
-  - Reloading the application and verifying the credential are separate steps (see the C(rotation) role).
+  - With O(reload_command) and O(verify), the same task also reloads the application, proves the new version
+    works from this host and records the proof, or puts the host back on the previous version when either
+    fails. That is the whole host side of a rotation in one module process (the C(rotation) role uses it).
+    Without them, reload with M(ansible.builtin.command) and verify with M(mcdev.credentials.mc_verify).
 author:
   - mcdev.credentials maintainers (@mcdev)
 options:
@@ -101,6 +104,77 @@ options:
   verified_fingerprint:
     description: With O(state=verified), the fingerprint the verification proved (must match C(meta.json)).
     type: str
+  reload_command:
+    description:
+      - With O(state=present), the command that makes the application load the new version, run on the host
+        when C(current) moved or the version it points at was never verified on this host.
+      - Split into arguments like the O(ansible.builtin.command#module:cmd) of M(ansible.builtin.command), with
+        no shell. A non-zero exit fails the task, after O(rollback_on_failure).
+    type: str
+  verify:
+    description:
+      - With O(state=present), prove the deployed version from this host after the reload, as
+        M(mcdev.credentials.mc_verify) does, and record the verified fingerprint in the version's C(meta.json)
+        as its O(mcdev.credentials.mc_verify#module:record) option does.
+      - The probe uses the files just written (C(key.p12) with O(keystore_password) when O(key_formats)
+        contains C(p12), else C(key.pem) and C(cert.pem)). A failed probe fails the task, after
+        O(rollback_on_failure).
+      - The options mean what the options of the same name of M(mcdev.credentials.mc_verify) mean.
+    type: dict
+    suboptions:
+      kind:
+        description: The credential kind, which decides the probe.
+        type: str
+        required: true
+        choices: [mtls, oauth1, oauth2]
+      url:
+        description: HTTPS address to call. Required for V(mtls) and V(oauth1).
+        type: str
+      method:
+        description: HTTP method of the probe call.
+        type: str
+        choices: [GET, POST, HEAD]
+        default: GET
+      expected_fingerprint:
+        description: SHA-256 fingerprint the deployed certificate must have. Default is the one in C(meta.json).
+        type: str
+      consumer_key:
+        description: OAuth 1.0a consumer key. Required for V(oauth1).
+        type: str
+      client_id:
+        description: OAuth 2.0 client id. Required for V(oauth2).
+        type: str
+      kid:
+        description: OAuth 2.0 key id. Required for V(oauth2).
+        type: str
+      token_url:
+        description: OAuth 2.0 token endpoint. Required for V(oauth2).
+        type: str
+      issuer:
+        description: OAuth 2.0 authorization server issuer (the audience of the client assertion).
+        type: str
+      scopes:
+        description: OAuth 2.0 scopes to ask for.
+        type: list
+        elements: str
+        default: []
+      ca_path:
+        description: CA bundle that signs the probe server's certificate.
+        type: path
+      validate_certs:
+        description: Check the probe server's certificate.
+        type: bool
+        default: true
+      timeout:
+        description: Seconds to wait for each answer.
+        type: int
+        default: 10
+  rollback_on_failure:
+    description:
+      - When O(reload_command) or O(verify) fails, point C(current) back at the previous version and run
+        O(reload_command) again before failing, so the application keeps a credential that worked.
+    type: bool
+    default: true
   _bundle:
     description:
       - Internal option, set by the action plugin on the controller; do not set it in a task.
@@ -119,6 +193,7 @@ attributes:
     description: Has a corresponding action plugin that reads the bundle on the controller.
     support: full
 notes:
+  - O(reload_command) and O(verify) do nothing in check mode; RV(reloaded) says whether the reload would run.
   - The private key is read on the controller and sent to the host inside the module arguments, which are
     C(no_log); use pipelining or a secure transport as you would for any secret.
 seealso:
@@ -136,6 +211,21 @@ EXAMPLES = r"""
     certificate: "{{ new.certificate }}"
     keystore_password: "{{ vault_keystore_password }}"
   register: deployed
+
+- name: Deploy, reload, prove from this host and record it; on failure the host goes back to its previous version
+  mcdev.credentials.mc_deploy:
+    path: /etc/myapp/mastercard
+    name: payments-signing
+    credential_id: "{{ new.id }}"
+    credential: "{{ new }}"
+    private_key_src: /var/lib/mcdev/keystore/payments/{{ new.id }}/key.pem
+    certificate: "{{ new.certificate }}"
+    keystore_password: "{{ vault_keystore_password }}"
+    reload_command: systemctl reload myapp
+    verify:
+      kind: oauth1
+      url: https://sandbox.api.mastercard.com/example/resource
+      consumer_key: "{{ new.consumerKey }}"
 
 - name: Put the host back on its previous version
   mcdev.credentials.mc_deploy:
@@ -185,6 +275,31 @@ versions:
   returned: always
   type: list
   elements: str
+reload_due:
+  description:
+    - Whether the application should reload, because C(current) moved or the version it points at was never
+      verified on this host. O(reload_command) runs only then; use it as the condition of a reload you run
+      yourself.
+  returned: state=present
+  type: bool
+reloaded:
+  description: Whether O(reload_command) ran (in check mode, whether it would run).
+  returned: state=present
+  type: bool
+verification:
+  description:
+    - The probe's result, as M(mcdev.credentials.mc_verify) returns it (without the response body), when
+      O(verify) ran.
+  returned: when O(verify) ran, also on failure
+  type: dict
+recorded:
+  description: The verification recorded in C(meta.json) (C(changed), C(credential_id), C(verified_fingerprint), C(verified_at)).
+  returned: when O(verify) succeeded
+  type: dict
+rolled_back_to:
+  description: The version C(current) was put back on after a failed reload or verification.
+  returned: on failure, when it rolled back
+  type: str
 host_facts:
   description:
     - What the rotation planner needs to know about this host (current id and fingerprint, the last
@@ -204,6 +319,16 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.deploy import (
     check_component,
     record_verification,
     resolve_ids,
+)
+from ansible_collections.mcdev.credentials.plugins.module_utils.rollout import (
+    Rollout,
+    RolloutError,
+    probe_material,
+    reload_due,
+)
+from ansible_collections.mcdev.credentials.plugins.module_utils.verify_options import (
+    PROBE_REQUIRED_IF,
+    probe_argument_spec,
 )
 
 # record key (API camelCase or the collection's snake_case) -> meta.json key. Nothing secret.
@@ -273,6 +398,9 @@ def main():
             allow_expired_rollback=dict(type="bool", default=False),
             rollback_from=dict(type="str"),
             verified_fingerprint=dict(type="str"),
+            reload_command=dict(type="str"),
+            verify=dict(type="dict", options=probe_argument_spec(), required_if=PROBE_REQUIRED_IF),
+            rollback_on_failure=dict(type="bool", default=True),
             # filled by the action plugin on the controller: {file name: base64 bytes}
             _bundle=dict(type="dict", no_log=True),
         ),
@@ -284,6 +412,11 @@ def main():
     if p["keep"] < 2:
         module.fail_json(msg="keep must be at least 2 (the current and the previous version), got %d" % p["keep"])
     state = p["state"]
+    if state != "present" and (p["reload_command"] or p["verify"]):
+        module.fail_json(msg="reload_command and verify go with state=present (the deploy they follow), not state=%s"
+                         % state)
+    if p["verify"] and p["verify"]["timeout"] <= 0:
+        module.fail_json(msg="verify.timeout must be a positive number of seconds, got %s" % p["verify"]["timeout"])
     try:
         if state == "present":
             uid, gid = _resolve_ids(module)
@@ -358,7 +491,33 @@ def main():
     result["host_facts"] = host_facts
     result.setdefault("meta", None)
     result["diff"] = {"before": {"current": result["previous"]}, "after": {"current": result["current"]}}
+    if state == "present":
+        result["reload_due"] = reload_due(result)
+        if p["reload_command"] or p["verify"]:
+            _reload_and_verify(module, result)
     module.exit_json(**result)
+
+
+def _reload_and_verify(module, result):
+    """The rest of a host's rotation step in this process (module_utils/rollout.py)."""
+    p = module.params
+    rollout = Rollout(p["path"], p["name"], p["credential_id"], module.run_command, tmpdir=module.tmpdir,
+                      owner=p["owner"], group=p["group"])
+    material = probe_material(result["version_path"] or "", p["key_formats"], p["keystore_password"])
+    try:
+        done = rollout.run(result, reload_command=p["reload_command"], verify=p["verify"], material=material,
+                           rollback_on_failure=p["rollback_on_failure"], check_mode=module.check_mode)
+    except RolloutError as failure:
+        details = dict(failure.details)
+        if details.get("rolled_back_to"):
+            result["current"] = details["rolled_back_to"]
+            result["diff"]["after"] = {"current": details["rolled_back_to"]}
+        result.update(details)
+        result["changed"] = True
+        module.fail_json(**dict(result, msg="%s: %s" % (os.path.join(p["path"], p["name"]), failure.msg)))
+    result.update(done)
+    if done["reloaded"] or (done["recorded"] or {}).get("changed"):
+        result["changed"] = True
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ description:
     deployed version (C(verified_fingerprint), C(verified_at)), exactly as
     M(mcdev.credentials.mc_deploy) with O(mcdev.credentials.mc_deploy#module:state=verified) does, so that
     no separate task is needed. A failed verification records nothing.
+  - Right after a deploy, O(mcdev.credentials.mc_deploy#module:verify) of M(mcdev.credentials.mc_deploy) runs the
+    same probe and record in the deploy task itself.
   - Nothing secret (private key, passwords, access token) is returned or logged.
 author:
   - mcdev.credentials maintainers (@mcdev)
@@ -379,6 +381,10 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 # verify.py imports only what every probe needs; each probe kind imports its own libraries when it runs.
 from ansible_collections.mcdev.credentials.plugins.module_utils import verify as _verify
+from ansible_collections.mcdev.credentials.plugins.module_utils.verify_options import (
+    PROBE_REQUIRED_IF,
+    probe_argument_spec,
+)
 
 
 def _record(module, result):
@@ -418,24 +424,12 @@ def _record(module, result):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            kind=dict(type="str", required=True, choices=list(_verify.KINDS)),
-            url=dict(type="str"),
-            method=dict(type="str", default="GET", choices=["GET", "POST", "HEAD"]),
+            probe_argument_spec(),
             pkcs12_path=dict(type="path"),
             pkcs12_password=dict(type="str", no_log=True),
             private_key_path=dict(type="path", no_log=False),
             private_key_password=dict(type="str", no_log=True),
             certificate_path=dict(type="path"),
-            expected_fingerprint=dict(type="str"),
-            consumer_key=dict(type="str", no_log=False),
-            client_id=dict(type="str"),
-            kid=dict(type="str"),
-            token_url=dict(type="str", no_log=False),
-            issuer=dict(type="str"),
-            scopes=dict(type="list", elements="str", default=[]),
-            ca_path=dict(type="path"),
-            validate_certs=dict(type="bool", default=True),
-            timeout=dict(type="int", default=10),
             fail_on_error=dict(type="bool", default=True),
             record=dict(type="dict", options=dict(
                 path=dict(type="path", required=True),
@@ -447,11 +441,7 @@ def main():
         ),
         mutually_exclusive=[("pkcs12_path", "private_key_path")],
         required_one_of=[("pkcs12_path", "private_key_path")],
-        required_if=[
-            ("kind", "mtls", ("url",)),
-            ("kind", "oauth1", ("url", "consumer_key")),
-            ("kind", "oauth2", ("token_url", "client_id", "kid")),
-        ],
+        required_if=PROBE_REQUIRED_IF,
         supports_check_mode=True,
     )
     params = module.params

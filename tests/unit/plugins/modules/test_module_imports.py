@@ -147,6 +147,19 @@ def test_mc_deploy_imports_no_crypto_and_no_http(material, tmp_path, state):
     assert_not_imported(modules, CRYPTO, REQUESTS, HTTP, OAUTH1, OAUTH2, API, (UTILS + "verify",))
 
 
+def test_mc_deploy_with_verify_adds_only_the_probe_of_its_kind(emulator, material, tmp_path):
+    """The rotation's one host task: deploy + reload + OAuth 1.0a probe + record, without OAuth 2.0 or the API."""
+    cred = material["oauth1"]
+    args = dict(material["deploy_args"], path=str(tmp_path / "base"), reload_command="true",
+                verify={"kind": "oauth1", "url": emulator.info["oauth1_ping_url"], "ca_path": emulator.info["ca_path"],
+                        "consumer_key": cred["consumerKey"]})
+    result, modules = run_fresh(tmp_path, "mc_deploy", args)
+    assert result.get("recorded", {}).get("changed") is True, result.get("msg")
+    assert result["reloaded"] is True and result["verification"]["success"] is True
+    assert UTILS + "verify" in modules and "oauth1.oauth" in modules
+    assert_not_imported(modules, API, OAUTH2, (UTILS + "crypto",))
+
+
 def test_mc_credential_info_local_scan_imports_no_api_client(material, tmp_path):
     result, modules = run_fresh(tmp_path, "mc_credential_info", {"paths": [material["work"]]})
     assert not result.get("failed"), result.get("msg")
