@@ -32,7 +32,7 @@ test: units sanity lint integration reliability bench-smoke
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --no-compile -r requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt
 	$(BIN)/pip check
 	@touch $@
 
@@ -83,14 +83,16 @@ demo: venv
 # Benchmarks against community.crypto and the Ansible floor (bench/, docs/performance.md); not part of
 # `make test` except the one-round smoke run. community.crypto comes from the PyPI ansible package in its
 # own venv (collections only: ansible-playbook is ours on both sides). BENCH_ARGS e.g. "--only P1,P3 -v".
-# --no-compile: pip would byte-compile the package's ~30,000 files (16 of the 28 s it takes); Python compiles
-# the few that are imported on first use.
+# --no-compile: pip would byte-compile the package's ~30,000 files (16 of the 28 s it takes); only
+# community.crypto is used, so only it is compiled (PYTHONDONTWRITEBYTECODE may be set, so Python would not
+# cache what it compiles on import).
 ANSIBLE_FULL ?= $(BUILD)/ansible-full
 ANSIBLE_PKG  ?= ansible==12.3.0
 .PHONY: bench bench-smoke ansible-full
 ansible-full:
 	@ls -d $(ANSIBLE_FULL)/lib/python3*/site-packages/ansible_collections/community/crypto >/dev/null 2>&1 || \
-	    { $(PYTHON) -m venv $(ANSIBLE_FULL) && $(ANSIBLE_FULL)/bin/pip install -q --no-deps --no-compile $(ANSIBLE_PKG); }
+	    { $(PYTHON) -m venv $(ANSIBLE_FULL) && $(ANSIBLE_FULL)/bin/pip install -q --no-deps --no-compile $(ANSIBLE_PKG) && \
+	      $(ANSIBLE_FULL)/bin/python -m compileall -q $(ANSIBLE_FULL)/lib/python3*/site-packages/ansible_collections/community/crypto; }
 
 bench: layout ansible-full
 	@$(call timed,$(BIN)/python bench/run.py --collections $(BUILD) --ansible-full $(ANSIBLE_FULL) $(BENCH_ARGS))
