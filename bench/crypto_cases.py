@@ -117,7 +117,7 @@ def bench_p3(ctx, reference_files=None):
     files = 10 if ctx.smoke else 1000
     if reference_files is None and ctx.options is not None:
         reference_files = ctx.options.p3_reference_files
-    subset = min(files, reference_files or (3 if ctx.smoke else 10))
+    subset = min(files, reference_files or (3 if ctx.smoke else 5))
     work = os.path.join(ctx.workdir, "p3")
     ours_dir = os.path.join(work, "certs")
     ref_dir = os.path.join(work, "certs-subset")

@@ -5,11 +5,15 @@
 
 Two sources, taken in the same run:
 
-- every module process runs under cProfile (the inventory's interpreter is a
-  small wrapper), so its own time splits into crypto (cryptography, hashlib),
-  API (requests, urllib3, http.client, ssl and socket: the HTTPS calls and
-  the wait for the emulator), Python imports, and the rest (module logic and
-  Ansible's module boilerplate);
+- every module process runs under a sampling profiler (the inventory's
+  interpreter is a small wrapper): every 2 ms of wall clock a timer signal
+  notes which Python function is running, so a process's time splits by
+  where it was spent into crypto (cryptography, hashlib, the signers), API
+  (requests, urllib3, http.client, ssl and socket: the HTTPS calls and the
+  wait for the emulator), module start-up (unpacking AnsiballZ, compiling,
+  imports) and the rest (module logic and Ansible's module boilerplate).
+  Sampling costs a few microseconds per 2 ms, so the instrumented runs can be
+  the measured ones (both sides of P2b run with it);
 - the bench_timer callback gives each task's wall time and each host's
   duration, hence how many module processes of a task ran at once
   (concurrency = sum of host durations / task wall time).
@@ -23,48 +27,63 @@ plugins, tasks that run no module such as set_fact or add_host).
 import glob
 import json
 import os
-import pstats
-import re
 
-CRYPTO_MARKERS = ("cryptography", "_hashlib", "hashlib", "oauth1/", "mastercard_oauth2_client", "jwt/")
-# cryptography's Rust functions show up as "<built-in method keys.load_pem_private_key>" and the like.
-CRYPTO_BUILTINS = re.compile(r"<built-in method (keys|pkcs12|pkcs7|rsa|ec|ed25519|ed448|x25519|x509|hashes|hmac|aead|"
-                             r"ciphers|kdf|dh|dsa|ocsp|openssl|_openssl)\.")
+# Matched against the file of the function a sample found running (C calls are charged to their caller).
+CRYPTO_MARKERS = ("/cryptography/", "/hashlib.py", "/oauth1/", "/mastercard_oauth2_client/", "/jwt/")
 API_MARKERS = ("/requests/", "/urllib3/", "/http/client.py", "/ssl.py", "/socket.py", "/idna/", "/certifi/",
-               "/charset_normalizer/", "_ssl.", "_socket.", "select.", "selectors.py")
-# Module start-up: unpacking the AnsiballZ payload, compiling its sources (they ship without .pyc), importing.
-IMPORT_MARKERS = ("<frozen importlib", "<frozen zipimport", "_imp.", "marshal.", "zipimport", "builtins.compile>",
-                  "builtins.exec>", "builtins.__build_class__>", "io.open_code>", "zlib.decompress>")
+               "/charset_normalizer/", "/selectors.py")
+# Module start-up: unpacking the AnsiballZ payload (its wrapper file), running it (runpy), compiling its
+# sources (they ship without .pyc) and importing; module-level code of every imported module counts too.
+IMPORT_MARKERS = ("<frozen importlib", "<frozen zipimport", "/runpy.py", "<frozen runpy", "AnsiballZ_")
 CATEGORIES = ("crypto", "api", "imports", "other")
 
 WRAPPER = """#!/bin/sh
-# Benchmark interpreter: run the module under cProfile, one profile file per module process.
+# Benchmark interpreter: run the module under the sampling profiler, one result file per module process.
 module=$(basename "${1:-stdin}" .py)
-BENCH_PROFILE_OUT="%(dir)s/${module}-$$.prof" exec %(python)s %(driver)s "$@"
+BENCH_PROFILE_OUT="%(dir)s/${module}-$$.json" exec %(python)s %(driver)s "$@"
 """
 
-# Not `python -m cProfile`: AnsiballZ drops the directory of __main__.__file__ from sys.path, and with
-# -m cProfile that is the standard library. runpy.run_path makes the module file __main__ instead.
-DRIVER = """import cProfile
-import os
+# runpy.run_path, not `python -m`: AnsiballZ drops the directory of __main__.__file__ from sys.path, so the
+# module file itself must be __main__. Each sample charges the wall time since the previous one to the
+# function running now (a C call, such as compile() or an RSA signature, is charged to its Python caller).
+# Timers are not inherited by child processes, and interrupted system calls are retried (PEP 475).
+DRIVER = """import os
 import runpy
+import signal
 import sys
+import time
 
 sys.argv = sys.argv[1:]
-profiler = cProfile.Profile()
+seconds = {}
+last = [time.monotonic()]
+
+
+def sample(_signum, frame):
+    now = time.monotonic()
+    if frame is not None:
+        key = frame.f_code.co_filename + "\\0" + frame.f_code.co_name
+        seconds[key] = seconds.get(key, 0.0) + now - last[0]
+    last[0] = now
+
+
+signal.signal(signal.SIGALRM, sample)
+signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)
 code = 0
 try:
-    profiler.runcall(runpy.run_path, sys.argv[0], run_name="__main__")
+    runpy.run_path(sys.argv[0], run_name="__main__")
 except SystemExit as exc:
     code = exc.code
 finally:
-    profiler.dump_stats(os.environ["BENCH_PROFILE_OUT"])
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    import json
+    with open(os.environ["BENCH_PROFILE_OUT"], "w") as handle:
+        json.dump(seconds, handle)
 sys.exit(code)
 """
 
 
 def write_wrapper(path, python, profile_dir):
-    """An interpreter for ansible_python_interpreter that profiles every module process into profile_dir."""
+    """An interpreter for ansible_python_interpreter that samples every module process into profile_dir."""
     os.makedirs(profile_dir, exist_ok=True)
     driver = path + "-driver.py"
     with open(driver, "w", encoding="utf-8") as handle:
@@ -76,12 +95,11 @@ def write_wrapper(path, python, profile_dir):
 
 
 def classify(key):
-    """Category of one profiled function, from its (file, line, name) key."""
-    filename, _line, name = key
-    where = filename if filename != "~" else name
+    """Category of one sampled function, from its (file, line, name) key."""
+    where, _line, name = key
     if name == "<module>" or any(marker in where for marker in IMPORT_MARKERS):
         return "imports"
-    if any(marker in where for marker in CRYPTO_MARKERS) or CRYPTO_BUILTINS.match(where):
+    if any(marker in where for marker in CRYPTO_MARKERS):
         return "crypto"
     if any(marker in where for marker in API_MARKERS):
         return "api"
@@ -89,24 +107,26 @@ def classify(key):
 
 
 def profile_totals(path):
-    """{category: seconds} of one module process (self time of every function, so nothing counts twice)."""
-    stats = pstats.Stats(path).stats  # pylint: disable=no-member
+    """{category: seconds} of one module process, from its sample file ({"file\\0function": seconds})."""
+    with open(path, encoding="utf-8") as handle:
+        samples = json.load(handle)
     totals = dict.fromkeys(CATEGORIES, 0.0)
-    for key, value in stats.items():
-        totals[classify(key)] += value[2]
+    for key, seconds in samples.items():
+        filename, _sep, name = key.partition("\0")
+        totals[classify((filename, 0, name))] += seconds
     return totals
 
 
 def module_profiles(profile_dir):
     """{module name: {"runs": n, category: seconds...}} over every profile file."""
     modules = {}
-    for path in glob.glob(os.path.join(profile_dir, "*.prof")):
+    for path in glob.glob(os.path.join(profile_dir, "*.json")):
         name = os.path.basename(path).rsplit("-", 1)[0]
         name = name[len("AnsiballZ_"):] if name.startswith("AnsiballZ_") else name
         try:
             totals = profile_totals(path)
-        except (EOFError, ValueError, TypeError):
-            continue
+        except (OSError, ValueError, TypeError):
+            continue  # a process killed before it wrote its samples
         entry = modules.setdefault(name, dict.fromkeys(CATEGORIES, 0.0))
         entry["runs"] = entry.get("runs", 0) + 1
         for category in CATEGORIES:

@@ -97,13 +97,13 @@ class RotationFleet:
         extra = {"mc_rotation_force": bool(force), "mc_rotation_scheduled": bool(scheduled)}
         return ["-e", "@" + self.vars_file("vars-%s" % ("forced" if force else "idle"), **extra)]
 
-    def rotate(self, force, label, env=None, scheduled=False):
-        seconds = benchlib.run_playbook(self.ctx, ROTATE, self.fleet.inventory, self.rotate_args(force, scheduled),
-                                        env=env, label=label)
-        return seconds
+    def rotate(self, force, label, env=None, scheduled=False, extra_args=()):
+        args = self.rotate_args(force, scheduled) + list(extra_args)
+        return benchlib.run_playbook(self.ctx, ROTATE, self.fleet.inventory, args, env=env, label=label)
 
-    def run_ping(self, tasks, label):
-        return benchlib.run_playbook(self.ctx, self.ping[tasks], self.fleet.inventory, label=label)
+    def run_ping(self, tasks, label, env=None, extra_args=()):
+        return benchlib.run_playbook(self.ctx, self.ping[tasks], self.fleet.inventory, list(extra_args), env=env,
+                                     label=label)
 
     def api_calls(self):
         """(Developers API calls, probe calls) counted by the emulator since the last reset."""
@@ -154,20 +154,19 @@ def tasks_per_host(timer_json, fleet_hosts):
     }
 
 
-def profiled_rotation(ctx, rot, label):
-    """One forced rotation with the timing callback, a profiler in every module process and the memory sampler."""
-    timer_out = os.path.join(rot.work, "timer.json")
-    profile_dir = os.path.join(rot.work, "profiles")
-    shutil.rmtree(profile_dir, ignore_errors=True)
-    wrapper = profile_split.write_wrapper(os.path.join(rot.work, "profiled-python"), ctx.python, profile_dir)
-    args = rot.rotate_args(True) + ["-e", "ansible_python_interpreter=%s" % wrapper]
-    wall, memory, stdout = benchlib.run_playbook_measured(ctx, ROTATE, rot.fleet.inventory, args,
-                                                          env=benchlib.timer_env(ctx, timer_out), label=label)
-    if hosts_changed(stdout, rot.hosts) != len(rot.hosts):
-        raise benchlib.BenchError("%s did not deploy on every host" % label)
-    return wall, {"tasks_per_host_one_rotation": tasks_per_host(timer_out, rot.hosts),
-                  "time_split": profile_split.split(wall, timer_out, profile_dir),
-                  "memory_profiled_run": memory}
+def instrumented(ctx, rot, name):
+    """Extra args, env, timer file and sample folder of a run with the bench_timer callback and the sampler.
+
+    Both sides of P2b run like this (the sampler costs microseconds per 2 ms; the callback one write per task),
+    so the measured rounds also give the time split and the tasks per host. Each call starts ``name`` afresh:
+    the last round's files are the ones read.
+    """
+    folder = os.path.join(rot.work, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    samples = os.path.join(folder, "samples")
+    wrapper = profile_split.write_wrapper(os.path.join(folder, "python"), ctx.python, samples)
+    timer_out = os.path.join(folder, "timer.json")
+    return ["-e", "ansible_python_interpreter=%s" % wrapper], benchlib.timer_env(ctx, timer_out), timer_out, samples
 
 
 def bench_p2(ctx):
@@ -191,36 +190,34 @@ def bench_p2(ctx):
                                    Goal(max_ratio=1.3), "one-task ansible.builtin.ping play",
                                    {"hosts": hosts, "forks": ctx.forks})
 
-        api_counts, details = [], {}
+        api_counts, last = [], {}
 
         def forced():
             rot.reset_counters()
-            if ctx.smoke:
-                # Smoke: the one P2b run is also the profiled one, so that code path is exercised too.
-                seconds, details["profile"] = profiled_rotation(ctx, rot, "P2b ours (forced rotation, profiled)")
-            else:
-                seconds = rot.rotate(True, "P2b ours (forced rotation)")
-                if hosts_changed(ctx.last_stdout, rot.hosts) != hosts:
-                    raise benchlib.BenchError("P2b: a forced rotation did not deploy on every host")
+            args, env, timer_out, sample_dir = instrumented(ctx, rot, "p2b-ours")
+            seconds = rot.rotate(True, "P2b ours (forced rotation)", env=env, extra_args=args)
+            if hosts_changed(ctx.last_stdout, rot.hosts) != hosts:
+                raise benchlib.BenchError("P2b: a forced rotation did not deploy on every host")
             api_counts.append(rot.api_calls()[:2])
+            last.update(wall=float(seconds), timer=timer_out, samples=sample_dir)
             return {"rotate": seconds}
 
         def ping4():
-            return {"rotate": rot.run_ping(4, "P2b ref (4 pings)")}
+            args, env, _timer, _sample_dir = instrumented(ctx, rot, "p2b-ref")
+            return {"rotate": rot.run_ping(4, "P2b ref (4 pings)", env=env, extra_args=args)}
 
         samples = benchlib.alternate(ctx, Side("ours", forced), Side("ref", ping4), warmup=0, heavy=True)
         rows += benchlib.summarise("P2b", "full rotation of one OAuth 1.0a key, %d local hosts" % hosts, samples,
                                    Goal(max_ratio=2.0), "four-task ansible.builtin.ping play",
                                    {"hosts": hosts, "forks": ctx.forks, "serial": ROLE_SERIAL,
+                                    "instrumented": "both sides: bench_timer callback and sampling profiler",
                                     "api_calls_per_round": [a for a, _p in api_counts],
                                     "probe_calls_per_round": [p for _a, p in api_counts]})
         if api_counts:
             ctx.shared["p4_warm"] = {"hosts": hosts, "api_calls": api_counts[-1][0], "probe_calls": api_counts[-1][1]}
-        if not ctx.smoke:
-            # Not timed against anything: cProfile slows the module processes down.
-            _wall, details["profile"] = profiled_rotation(ctx, rot, "P2b profiled")
-        extra["tasks_per_host_one_rotation"] = details["profile"]["tasks_per_host_one_rotation"]
-        extra["p2b_time_split"] = details["profile"]["time_split"]
+        # From the last measured round of ours.
+        extra["tasks_per_host_one_rotation"] = tasks_per_host(last["timer"], rot.hosts)
+        extra["p2b_time_split"] = profile_split.split(last["wall"], last["timer"], last["samples"])
     finally:
         rot.close()
     return {"rows": rows, "extra": extra}

@@ -62,7 +62,7 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=int, default=None, help="discarded warm-up rounds (default 0: P2 and P5 warm the controller with a cold run first)")
     parser.add_argument("--forks", type=int, default=10, help="forks, the same for both sides")
     parser.add_argument("--p3-reference-files", type=int, default=None,
-                        help="run the x509_certificate_info loop over this many files (default 10, scaled to 1000)")
+                        help="run the x509_certificate_info loop over this many files (default 5, scaled to 1000)")
     parser.add_argument("--p4-sizes", default="", help="host counts for P4 cold rotations (default 5,200; P2b adds 50)")
     parser.add_argument("--ssh", choices=["auto", "yes", "no"], default="auto",
                         help="P5 over namespace SSH hosts: auto = when running as root with ip and sshd")

@@ -48,7 +48,7 @@ _LIBRARIES = {
 }
 _KIND_LIBRARIES = {
     "mtls": ("cryptography",),
-    "oauth1": ("cryptography", "requests", "mastercard-oauth1-signer"),
+    "oauth1": ("cryptography", "mastercard-oauth1-signer"),
     "oauth2": ("cryptography", "requests", "mastercard-oauth2-client"),
 }
 
@@ -477,11 +477,9 @@ def _ms(start):
 # --------------------------------------------------------------------------
 
 
-def _ssl_context(material, ca_path, validate_certs, workdir):
-    import secrets
+def _server_context(ca_path, validate_certs):
+    """TLS 1.2+ client context that checks the probe server's certificate against ca_path or the system CAs."""
     import ssl
-
-    from cryptography.hazmat.primitives import serialization
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -496,6 +494,65 @@ def _ssl_context(material, ca_path, validate_certs, workdir):
     else:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _proxy_for(host):
+    """The ``HTTPS_PROXY`` that applies to ``host`` (None when unset or when ``NO_PROXY`` covers the host)."""
+    proxy = os.environ.get("https_proxy") or os.environ.get("HTTPS_PROXY")
+    if not proxy:
+        return None
+    no_proxy = os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or ""
+    host = (host or "").lower()
+    for entry in (e.strip().lower().lstrip(".") for e in no_proxy.split(",")):
+        if entry == "*" or (entry and (host == entry or host.endswith("." + entry))):
+            return None
+    return urlsplit(proxy if "://" in proxy else "http://" + proxy)
+
+
+def _https_call(url, method, headers, body, context, timeout):
+    """One HTTPS request with http.client (through an HTTPS_PROXY tunnel when one applies).
+
+    Returns (status, body, headers, latency_ms); network and TLS failures become VerifyError.
+    """
+    import base64
+    import http.client
+
+    parts = _require_https(url)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    proxy = _proxy_for(parts.hostname)
+    if proxy:
+        connection = http.client.HTTPSConnection(proxy.hostname, proxy.port or 80, context=context,
+                                                 timeout=timeout)
+        tunnel_headers = {}
+        if proxy.username:
+            secret = "%s:%s" % (proxy.username, proxy.password or "")
+            tunnel_headers["Proxy-Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode("ascii")
+        connection.set_tunnel(parts.hostname, parts.port or 443, headers=tunnel_headers)
+    else:
+        connection = http.client.HTTPSConnection(parts.hostname, parts.port or 443, context=context, timeout=timeout)
+    start = time.monotonic()
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        data = response.read(_MAX_BODY)
+        latency = _ms(start)
+        return response.status, data, dict(response.getheaders()), latency
+    except (OSError, http.client.HTTPException) as exc:
+        raise _network_failure(exc, url)
+    finally:
+        connection.close()
+
+
+def _ssl_context(material, ca_path, validate_certs, workdir):
+    import secrets
+    import ssl
+
+    from cryptography.hazmat.primitives import serialization
+
+    context = _server_context(ca_path, validate_certs)
     # ssl only loads client credentials from files. The key goes there
     # encrypted with a one-time passphrase that never leaves this process, in
     # a private directory removed right after loading: no clear key on disk.
@@ -527,34 +584,18 @@ def _ssl_context(material, ca_path, validate_certs, workdir):
 
 def probe_mtls(material, url, ca_path=None, validate_certs=True, timeout=10, method="GET", tmpdir=None):
     """One HTTPS request presenting the client certificate; returns (status, body, headers, latency_ms)."""
-    import http.client
     import shutil
     import tempfile
 
-    parts = _require_https(url)
+    _require_https(url)
     workdir = tempfile.mkdtemp(prefix="mc_verify_", dir=tmpdir)
     try:
         os.chmod(workdir, 0o700)
         context = _ssl_context(material, ca_path, validate_certs, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    connection = http.client.HTTPSConnection(parts.hostname, parts.port or 443, context=context, timeout=timeout)
-    start = time.monotonic()
-    try:
-        connection.request(method, path, headers={"Accept": "application/json",
-                                                  "User-Agent": "mcdev.credentials-mc_verify"})
-        response = connection.getresponse()
-        body = response.read(_MAX_BODY)
-        latency = _ms(start)
-        headers = dict(response.getheaders())
-        return response.status, body, headers, latency
-    except (OSError, http.client.HTTPException) as exc:
-        raise _network_failure(exc, url)
-    finally:
-        connection.close()
+    return _https_call(url, method, {"Accept": "application/json", "User-Agent": "mcdev.credentials-mc_verify"},
+                       None, context, timeout)
 
 
 # --------------------------------------------------------------------------
@@ -564,8 +605,11 @@ def probe_mtls(material, url, ca_path=None, validate_certs=True, timeout=10, met
 
 def probe_oauth1(material, url, consumer_key, ca_path=None, validate_certs=True, timeout=10, method="GET",
                  body=None):
-    """One request signed with mastercard-oauth1-signer; returns (status, body, headers, latency_ms)."""
-    import requests
+    """One request signed with mastercard-oauth1-signer; returns (status, body, headers, latency_ms).
+
+    Sent with http.client, like the mTLS probe: importing requests would cost this module process more
+    than the probe itself.
+    """
     from oauth1.oauth import OAuth as _OAuth1
 
     _require_https(url)
@@ -582,13 +626,9 @@ def probe_oauth1(material, url, consumer_key, ca_path=None, validate_certs=True,
                "User-Agent": "mcdev.credentials-mc_verify"}
     if payload is not None:
         headers["Content-Type"] = "application/json"
-    start = time.monotonic()
-    try:
-        response = requests.request(method, url, headers=headers, data=payload, timeout=timeout,
-                                    verify=_requests_verify(ca_path, validate_certs), allow_redirects=False)
-    except requests.exceptions.RequestException as exc:
-        raise _requests_failure(exc, url)
-    return response.status_code, response.content[:_MAX_BODY], dict(response.headers), _ms(start)
+    context = _server_context(ca_path, validate_certs)
+    return _https_call(url, method, headers, payload.encode("utf-8") if payload is not None else None, context,
+                       timeout)
 
 
 # --------------------------------------------------------------------------

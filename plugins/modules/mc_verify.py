@@ -30,11 +30,13 @@ description:
   - Right after a deploy, O(mcdev.credentials.mc_deploy#module:verify) of M(mcdev.credentials.mc_deploy) runs the
     same probe and record in the deploy task itself.
   - Nothing secret (private key, passwords, access token) is returned or logged.
+  - The probes honour C(HTTPS_PROXY) and C(NO_PROXY) of the module's environment (an HTTP proxy, through a
+    C(CONNECT) tunnel, so TLS and the client certificate stay end to end).
 author:
   - mcdev.credentials maintainers (@mcdev)
 requirements:
   - cryptography
-  - requests (for V(oauth1) and V(oauth2))
+  - requests (for V(oauth2))
   - mastercard-oauth1-signer (for V(oauth1))
   - mastercard-oauth2-client (for V(oauth2))
 extends_documentation_fragment:

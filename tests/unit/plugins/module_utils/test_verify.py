@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime
 import json
+import select
 import socket
+import socketserver
+import threading
 import time
 
 import pytest
@@ -221,6 +224,83 @@ def test_oauth1_wrong_signing_key_fails_signature_check(world):
     assert result["success"] is False
     assert result["cause"] in ("unauthorized", "forbidden")
     assert result["reason_code"] == "AUTHENTICATION_FAILED"
+
+
+def test_oauth1_untrusted_server_certificate_and_refused_connection(world):
+    result = _oauth1(world, world["oauth1"], ca_path=None)
+    assert result["cause"] == "server_certificate_untrusted" and "ca_path" in result["msg"]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = _oauth1(world, world["oauth1"], url="https://127.0.0.1:%d/ping" % port)
+    assert result["cause"] == "connection_refused"
+
+
+class _ConnectProxy(socketserver.ThreadingTCPServer):
+    """A real HTTP CONNECT proxy on loopback that notes every tunnel it opens (and the auth header it got)."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self):
+        self.tunnels = []
+        super().__init__(("127.0.0.1", 0), _ConnectHandler)
+
+
+class _ConnectHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.request.recv(4096)
+            if not chunk:
+                return
+            head += chunk
+        lines = head.split(b"\r\n")
+        method, target = lines[0].split(b" ")[:2]
+        auth = [line.split(b":", 1)[1].strip() for line in lines[1:] if line.lower().startswith(b"proxy-authorization:")]
+        self.server.tunnels.append((method.decode(), target.decode(), auth[0].decode() if auth else None))
+        host, port = target.decode().rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=10) as upstream:
+            self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            peers = {self.request: upstream, upstream: self.request}
+            while True:
+                ready, _w, _x = select.select(list(peers), [], [], 10)
+                if not ready:
+                    return
+                for sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    peers[sock].sendall(data)
+
+
+@pytest.fixture()
+def connect_proxy(monkeypatch):
+    server = _ConnectProxy()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    for name in ("no_proxy", "NO_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://probe-user:pr0xy-pw@127.0.0.1:%d" % server.server_address[1])
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_probes_go_through_the_https_proxy_of_the_environment(world, connect_proxy, monkeypatch):
+    """HTTPS_PROXY applies to the mTLS and OAuth 1.0a probes (a CONNECT tunnel: TLS stays end to end)."""
+    target = verify.urlsplit(world["info"]["oauth1_ping_url"]).netloc
+    result = _oauth1(world, world["oauth1"])
+    assert result["success"] is True, result["msg"]
+    assert connect_proxy.tunnels[-1][:2] == ("CONNECT", target)
+    assert connect_proxy.tunnels[-1][2] == "Basic cHJvYmUtdXNlcjpwcjB4eS1wdw=="  # probe-user:pr0xy-pw
+    result = _mtls(world, world["mtls"])
+    assert result["success"] is True, result["msg"]
+    assert len(connect_proxy.tunnels) == 2
+    # NO_PROXY covering the host: straight there
+    monkeypatch.setenv("NO_PROXY", "example.org, %s" % verify.urlsplit(world["info"]["oauth1_ping_url"]).hostname)
+    assert _oauth1(world, world["oauth1"])["success"] is True
+    assert len(connect_proxy.tunnels) == 2
 
 
 # ----------------------------------------------------------------- OAuth 2.0

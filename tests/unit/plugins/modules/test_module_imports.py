@@ -109,7 +109,7 @@ def verify_args(emulator, material, kind):
 
 @pytest.mark.parametrize("kind, not_needed", [
     ("mtls", (REQUESTS, OAUTH1, OAUTH2)),
-    ("oauth1", (OAUTH2,)),
+    ("oauth1", (REQUESTS, OAUTH2)),
     ("oauth2", (OAUTH1,)),
 ])
 def test_mc_verify_imports_only_its_kind(emulator, material, tmp_path, kind, not_needed):
@@ -157,7 +157,7 @@ def test_mc_deploy_with_verify_adds_only_the_probe_of_its_kind(emulator, materia
     assert result.get("recorded", {}).get("changed") is True, result.get("msg")
     assert result["reloaded"] is True and result["verification"]["success"] is True
     assert UTILS + "verify" in modules and "oauth1.oauth" in modules
-    assert_not_imported(modules, API, OAUTH2, (UTILS + "crypto",))
+    assert_not_imported(modules, API, REQUESTS, OAUTH2, (UTILS + "crypto",))
 
 
 def test_mc_credential_info_local_scan_imports_no_api_client(material, tmp_path):
