@@ -108,8 +108,8 @@ options:
     description:
       - With O(state=present), the command that makes the application load the new version, run on the host
         when C(current) moved or the version it points at was never verified on this host.
-      - Split into arguments like the O(ansible.builtin.command#module:cmd) of M(ansible.builtin.command), with
-        no shell. A non-zero exit fails the task, after O(rollback_on_failure).
+      - Split into arguments the way M(ansible.builtin.command) splits C(cmd), with no shell. A non-zero exit
+        fails the task, after O(rollback_on_failure).
     type: str
   verify:
     description:
