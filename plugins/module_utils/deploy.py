@@ -95,7 +95,8 @@ def record_verification(path, name, credential_id, fingerprint=None, check_mode=
     shows the predicted verification.
 
     Returns ``changed``, ``current``, ``meta`` (the version's meta.json after the change), ``before``
-    (``verified_fingerprint``/``verified_at`` before it), ``versions`` and ``host_facts``.
+    (``verified_fingerprint``/``verified_at`` before it), ``versions``, ``host_facts`` and ``recorded`` (the
+    summary the modules return: ``changed``, ``credential_id``, ``verified_fingerprint``, ``verified_at``).
     """
     uid, gid = resolve_ids(owner, group)
     with Layout(path, name, create=False) as layout:
@@ -113,8 +114,11 @@ def record_verification(path, name, credential_id, fingerprint=None, check_mode=
         for item in host_facts["versions"]:
             if item["credential_id"] == cur:
                 item["verified_at"] = meta["verified_at"]
-    return {"changed": stamped["changed"], "current": cur, "meta": stamped["meta"], "before": stamped["before"],
-            "versions": versions, "host_facts": host_facts}
+    meta = stamped["meta"]
+    recorded = {"changed": stamped["changed"], "credential_id": credential_id,
+                "verified_fingerprint": meta.get("verified_fingerprint"), "verified_at": meta.get("verified_at")}
+    return {"changed": stamped["changed"], "current": cur, "meta": meta, "before": stamped["before"],
+            "versions": versions, "host_facts": host_facts, "recorded": recorded}
 
 
 def _open_dir(name, dir_fd, create, mode=DIR_MODE, what="folder"):

@@ -66,9 +66,12 @@ class Rollout(object):
 
     def run(self, deployed, reload_command=None, verify=None, material=None, rollback_on_failure=True,
             check_mode=False):
-        """Return the keys to add to mc_deploy's result; raise RolloutError when a step failed."""
+        """Return the keys to add to mc_deploy's result; raise RolloutError when a step failed.
+
+        ``deployed`` is mc_deploy's result, with ``reload_due`` (see reload_due()) and ``host_facts``.
+        """
         out = {"reloaded": False, "verification": None, "recorded": None, "rolled_back_to": None}
-        due = reload_due(deployed)
+        due = deployed["reload_due"]
         if check_mode:
             # Nothing runs: the version may not even exist yet. Report what a real run would do.
             out["reloaded"] = bool(reload_command) and due
@@ -114,11 +117,7 @@ class Rollout(object):
         except (DeployError, OSError) as exc:
             raise RolloutError("verify: the credential works, but recording the verification failed: %s" % exc,
                                verification=probe)
-        meta = done["meta"]
-        return {"verification": probe, "host_facts": done["host_facts"],
-                "recorded": {"changed": done["changed"], "credential_id": self.credential_id,
-                             "verified_fingerprint": meta.get("verified_fingerprint"),
-                             "verified_at": meta.get("verified_at")}}
+        return {"verification": probe, "host_facts": done["host_facts"], "recorded": done["recorded"]}
 
     def _put_back(self, failure, reload_command):
         """Point ``current`` back at the previous version and reload again; say so in the failure."""

@@ -35,6 +35,13 @@ def probe_argument_spec():
     )
 
 
+def timeout_problem(timeout, option="timeout"):
+    """The failure message for a timeout that is not a positive number of seconds, else None."""
+    if timeout <= 0:
+        return "%s must be a positive number of seconds, got %s" % (option, timeout)
+    return None
+
+
 #: What each kind needs among the probe options.
 PROBE_REQUIRED_IF = [
     ("kind", "mtls", ("url",)),

@@ -329,6 +329,7 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.rollout import (
 from ansible_collections.mcdev.credentials.plugins.module_utils.verify_options import (
     PROBE_REQUIRED_IF,
     probe_argument_spec,
+    timeout_problem,
 )
 
 # record key (API camelCase or the collection's snake_case) -> meta.json key. Nothing secret.
@@ -415,8 +416,8 @@ def main():
     if state != "present" and (p["reload_command"] or p["verify"]):
         module.fail_json(msg="reload_command and verify go with state=present (the deploy they follow), not state=%s"
                          % state)
-    if p["verify"] and p["verify"]["timeout"] <= 0:
-        module.fail_json(msg="verify.timeout must be a positive number of seconds, got %s" % p["verify"]["timeout"])
+    if p["verify"] and timeout_problem(p["verify"]["timeout"], "verify.timeout"):
+        module.fail_json(msg=timeout_problem(p["verify"]["timeout"], "verify.timeout"))
     try:
         if state == "present":
             uid, gid = _resolve_ids(module)

@@ -386,6 +386,7 @@ from ansible_collections.mcdev.credentials.plugins.module_utils import verify as
 from ansible_collections.mcdev.credentials.plugins.module_utils.verify_options import (
     PROBE_REQUIRED_IF,
     probe_argument_spec,
+    timeout_problem,
 )
 
 
@@ -408,13 +409,7 @@ def _record(module, result):
                                             % (where, exc)))
     meta = done["meta"]
     result["changed"] = done["changed"]
-    result["recorded"] = {
-        "changed": done["changed"],
-        "credential_id": rec["credential_id"],
-        "verified_fingerprint": meta.get("verified_fingerprint"),
-        "verified_at": meta.get("verified_at"),
-        "version_path": os.path.join(where, "versions", rec["credential_id"]),
-    }
+    result["recorded"] = dict(done["recorded"], version_path=os.path.join(where, "versions", rec["credential_id"]))
     result["host_facts"] = done["host_facts"]
     result["diff"] = {
         "before": dict(done["before"], credential_id=rec["credential_id"]),
@@ -451,8 +446,8 @@ def main():
     if missing:
         name, error = missing[0]
         module.fail_json(msg=missing_required_lib(name), exception=str(error))
-    if params["timeout"] <= 0:
-        module.fail_json(msg="timeout must be a positive number of seconds, got %s" % params["timeout"])
+    if timeout_problem(params["timeout"]):
+        module.fail_json(msg=timeout_problem(params["timeout"]))
     if params["record"]:
         # A bad record target fails before anything is sent.
         from ansible_collections.mcdev.credentials.plugins.module_utils import deploy as _deploy
