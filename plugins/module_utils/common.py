@@ -214,3 +214,4 @@ def fail_with(module, error, **facts):
 
 
 HANDLED_ERRORS = (CryptoError, InputError, OSError)
+

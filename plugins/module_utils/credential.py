@@ -356,6 +356,11 @@ class CredentialRequest:
             raise CredentialInputError(self.method, "certificate uploads exist only for mTLS certificates")
         self.csr = None
         self.certificate = None
+        self.warnings = []  # what the module says with module.warn (a SHA-1 CSR, say)
+        self.trusted_ca_path = p.get("trusted_ca_path")
+        if self.trusted_ca_path and self.method not in CERTIFICATE_METHODS:
+            raise CredentialInputError("trusted_ca_path", "goes with certificate_path or certificate_content (the "
+                                       "uploaded certificate's chain is checked against it); drop it")
         if self.method in CSR_METHODS:
             self.csr = self._load_csr(p)
         elif self.method in CERTIFICATE_METHODS:
@@ -429,10 +434,8 @@ class CredentialRequest:
             csr = crypto.load_csr(data, source=source)
         except crypto.CryptoError as exc:
             raise CredentialInputError(None, str(exc)) from None
-        if not csr.is_signature_valid:
-            raise CredentialInputError(self.method, "the CSR's signature does not verify; make a new CSR")
         try:
-            crypto.check_profile(self.profile, csr.public_key(), crypto.name_pairs(csr.subject))
+            self.warnings.extend(crypto.check_csr_for_profile(csr, self.profile))
         except crypto.CryptoError as exc:
             raise CredentialInputError(self.method, "the CSR is not acceptable for an %s: %s"
                                        % (KIND_LABELS[self.kind], exc)) from None
@@ -445,15 +448,31 @@ class CredentialRequest:
         except crypto.CryptoError as exc:
             raise CredentialInputError(None, str(exc)) from None
         cert = certs[0]
-        now = utcnow()
-        if cert.not_valid_after_utc <= now:
-            raise CredentialInputError(self.method, "the certificate (subject %s) expired on %s; upload a current one"
-                                       % (cert.subject.rfc4514_string(), iso(cert.not_valid_after_utc)))
-        if cert.not_valid_before_utc > now:
-            raise CredentialInputError(self.method, "the certificate (subject %s) is not valid before %s"
-                                       % (cert.subject.rfc4514_string(), iso(cert.not_valid_before_utc)))
+        subject = cert.subject.rfc4514_string()
+        invalid = crypto.validity_problem(cert, utcnow())
+        if invalid:
+            raise CredentialInputError(self.method, "the certificate (subject %s) %s; upload a current one"
+                                       % (subject, invalid))
+        unfit = crypto.client_use_problems(cert)
+        if unfit:
+            raise CredentialInputError(self.method, "the certificate (subject %s) cannot be an mTLS client certificate: "
+                                       "%s; upload a certificate issued for client authentication"
+                                       % (subject, "; ".join(unfit)))
+        trusted = None
+        if self.trusted_ca_path:
+            data = read_if_exists(self.trusted_ca_path, "trusted_ca_path")
+            if data is None:
+                raise CredentialInputError("trusted_ca_path", "%s does not exist" % self.trusted_ca_path)
+            try:
+                trusted = crypto.load_certificates(data, source="trusted_ca_path %s" % self.trusted_ca_path)
+            except crypto.CryptoError as exc:
+                raise CredentialInputError(None, str(exc)) from None
+        broken = crypto.chain_problem(certs, trusted)
+        if broken:
+            raise CredentialInputError(self.method, broken)
         try:
-            crypto.check_key_strength(cert.public_key(), "the certificate's key")
+            crypto.check_key_strength(cert.public_key(), "the certificate's key", "upload a certificate for a key of "
+                                      "2048 bits or more")
         except crypto.CryptoError as exc:
             raise CredentialInputError(self.method, str(exc)) from None
         return cert
@@ -1022,6 +1041,7 @@ def argument_spec(kind):
         spec.update(
             certificate_path=dict(type="path"),
             certificate_content=dict(type="str"),
+            trusted_ca_path=dict(type="path"),
             company_id=dict(type="str", default="000000"),
             keystore_dest=dict(type="path", no_log=False),
             private_key_dest=dict(type="path", no_log=False),
@@ -1064,6 +1084,8 @@ def run_module(module, kind, devapi):
     try:
         request = CredentialRequest(kind, params)
         client = devapi.client_from_params(params, module.warn)
+        for warning in request.warnings:
+            module.warn(warning)
         manager = CredentialManager(client, request, check_mode=module.check_mode, warn=module.warn)
         manager.run()
         result = manager.result()

@@ -15,13 +15,14 @@ import hashlib
 import ipaddress
 import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 
 try:
     from cryptography import x509
     from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
     from cryptography.hazmat.primitives.serialization import pkcs12
     from cryptography.x509.oid import ExtensionOID, ObjectIdentifier
 
@@ -65,6 +66,15 @@ _SUBJECT_ALIASES = {
     "emailaddress": "emailAddress", "email_address": "emailAddress", "email": "emailAddress",
 }
 _SHORT_NAME_BY_OID = {oid: short for short, oid in SUBJECT_OIDS.items()}
+# How a refusal names an attribute: its short name and the mc_csr option that sets it.
+ATTRIBUTE_LABELS = {
+    "CN": "CN (common_name)", "O": "O (organization_name)", "OU": "OU (organizational_unit_name)",
+    "L": "L (locality_name)", "ST": "ST (state_or_province_name)", "C": "C (country_name)",
+    "emailAddress": "emailAddress (email_address)",
+}
+# X.520 upper bounds that Mastercard's CSR pages repeat (CN and O at most 64 characters).
+MAX_ATTRIBUTE_LENGTHS = {"CN": 64, "O": 64, "OU": 64}
+_LENGTH_LABELS = {"CN": "the common name (common_name)", "O": "organization (O)", "OU": "organizational unit (OU)"}
 
 # Mastercard sandbox mTLS CN: <unique>-Client-MTF-<company id or 000000>.
 SANDBOX_CN = re.compile(r"^(?P<unique>[A-Za-z0-9][A-Za-z0-9._-]*)-Client-(?P<env>MTF)-(?P<cid>[0-9]{6,})$")
@@ -114,14 +124,23 @@ def describe_key(key):
     elif isinstance(public, ec.EllipticCurvePublicKey):
         facts = {"type": "ec", "size": public.curve.key_size, "curve": public.curve.name}
     else:
-        facts = {"type": type(public).__name__, "size": None, "curve": None}
+        # "Ed25519PublicKey" -> "Ed25519": the algorithm, not the library's class name.
+        facts = {"type": re.sub(r"(Public|Private)Key$", "", type(public).__name__).lstrip("_"), "size": None,
+                 "curve": None}
     facts["public_key_fingerprint"] = public_key_fingerprint(public)
     return facts
 
 
 def key_spec_difference(key, key_type, size=None, curve=None):
-    """Why ``key`` is not a key of the asked type/size/curve, or None when it is."""
+    """Why ``key`` is not a key of the asked type/size/curve, or None when it is.
+
+    A key no Mastercard credential takes says so first: "below the 2048-bit
+    minimum" is what to fix, not "size differs".
+    """
     facts = describe_key(key)
+    weak = key_strength_problem(facts)
+    if weak:
+        return "the key is %s" % weak
     if facts["type"] != key_type:
         return "the key is %s, but type=%s" % (_key_label(facts), key_type)
     if key_type == "rsa" and size is not None and facts["size"] != size:
@@ -139,16 +158,25 @@ def _key_label(facts):
     return facts["type"]
 
 
-def check_key_strength(key, source="the key"):
+def key_strength_problem(facts):
+    """What no Mastercard credential accepts about a key (describe_key facts), or None."""
+    if facts["type"] == "rsa" and facts["size"] < MIN_RSA_SIZE:
+        return "RSA %s; Mastercard credentials need RSA of at least %s bits" % (facts["size"], MIN_RSA_SIZE)
+    if facts["type"] == "ec" and facts["curve"] not in EC_CURVES:
+        return "EC on curve %s, which Mastercard does not take (use %s)" % (facts["curve"], " or ".join(EC_CURVES))
+    if facts["type"] not in ("rsa", "ec"):
+        return "an %s key; Mastercard credentials take RSA (2048 bits or more) or EC (%s) keys" % (
+            facts["type"], " or ".join(EC_CURVES))
+    return None
+
+
+def check_key_strength(key, source="the key", fix="use size=2048 or larger"):
     """Refuse what no Mastercard credential accepts: RSA below 2048 bits, other curves or key types."""
     facts = describe_key(key)
-    if facts["type"] == "rsa" and facts["size"] < MIN_RSA_SIZE:
-        raise CryptoError("%s is RSA %s; Mastercard credentials need RSA of at least %s bits (use size=2048 or larger)"
-                          % (source, facts["size"], MIN_RSA_SIZE))
-    if facts["type"] == "ec" and facts["curve"] not in EC_CURVES:
-        raise CryptoError("%s uses curve %s; use one of %s" % (source, facts["curve"], ", ".join(EC_CURVES)))
-    if facts["type"] not in ("rsa", "ec"):
-        raise CryptoError("%s is a %s key; use an RSA or EC key" % (source, facts["type"]))
+    problem = key_strength_problem(facts)
+    if problem:
+        raise CryptoError("%s is %s (%s)" % (source, problem, fix if facts["type"] == "rsa" else
+                                             "use an RSA or EC key"))
 
 
 def public_key_fingerprint(obj):
@@ -178,25 +206,51 @@ class KeyContainer:
     pkcs12_encryption: str = None  # modern | legacy | None
 
 
+def _der_header(data, pos, end=None):
+    """(tag, content start, content end) of the DER element at ``pos``.
+
+    ValueError when the header is cut short, or when ``end`` is given and the
+    content runs past it; without ``end`` a content longer than the data is
+    allowed (enough to sniff the first tags of a truncated file).
+    """
+    if pos + 2 > len(data):
+        raise ValueError("truncated DER header")
+    tag, first = data[pos], data[pos + 1]
+    pos += 2
+    if first & 0x80:
+        octets = first & 0x7F
+        if not 0 < octets <= 4 or pos + octets > len(data):
+            raise ValueError("bad DER length")
+        length = int.from_bytes(data[pos:pos + octets], "big")
+        pos += octets
+    else:
+        length = first
+    if end is not None and pos + length > end:
+        raise ValueError("DER element runs past its container")
+    return tag, pos, pos + length
+
+
+def _der_children(data, start, end):
+    """[(tag, start, end)] of the elements between start and end; ValueError for malformed DER."""
+    children, pos = [], start
+    while pos < end:
+        tag, content_start, content_end = _der_header(data, pos, end)
+        children.append((tag, content_start, content_end))
+        pos = content_end
+    return children
+
+
 def _der_child_tags(data, count=3):
     """Tags of the first elements inside a DER SEQUENCE (enough to tell key containers apart)."""
-    def read_length(pos):
-        first = data[pos]
-        if first < 0x80:
-            return first, pos + 1
-        octets = first & 0x7F
-        return int.from_bytes(data[pos + 1:pos + 1 + octets], "big"), pos + 1 + octets
-
     tags = []
     try:
-        if data[0] != 0x30:
+        tag, pos, _end = _der_header(data, 0)
+        if tag != 0x30:
             return tags
-        pos = read_length(1)[1]
         while len(tags) < count and pos < len(data):
             tags.append(data[pos])
-            length, pos = read_length(pos + 1)
-            pos += length
-    except IndexError:
+            pos = _der_header(data, pos)[2]
+    except ValueError:
         pass
     return tags
 
@@ -284,13 +338,35 @@ def _read_pkcs12(data, password, source, passphrase_option):
     if bundle.key is None:
         raise CryptoError("%s is a PKCS#12 keystore without a private key; use the keystore that holds the key" % source)
     cert = bundle.cert.certificate if bundle.cert else None
-    name = bundle.cert.friendly_name if bundle.cert else None
+    name = (bundle.cert.friendly_name if bundle.cert else None) or _key_bag_friendly_name(data)
     return KeyContainer(
         key=bundle.key, format="pkcs12", encrypted=True, certificate=cert,
         chain=[extra.certificate for extra in bundle.additional_certs],
         friendly_name=name.decode("utf-8", "replace") if name else None,
         pkcs12_encryption=pkcs12_encryption(data),
     )
+
+
+_OID_FRIENDLY_NAME = bytes.fromhex("06092a864886f70d010914")
+
+
+def _key_bag_friendly_name(data):
+    """The friendlyName bag attribute stored beside the key (cryptography reports only the certificate's).
+
+    Bag attributes are not encrypted, so the BMPString after the attribute's
+    OID is read from the raw PKCS#12 bytes; None when there is none.
+    """
+    at = data.find(_OID_FRIENDLY_NAME)
+    if at < 0:
+        return None
+    try:
+        tag, start, end = _der_header(data, at + len(_OID_FRIENDLY_NAME), len(data))
+        value_tag, value_start, value_end = _der_header(data, start, end) if tag == 0x31 else (None, 0, 0)
+        if value_tag != 0x1E:
+            return None
+        return data[value_start:value_end].decode("utf-16-be").encode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def load_private_key(data, passphrase=None, source="the key file", passphrase_option="privatekey_passphrase"):
@@ -380,6 +456,9 @@ def normalize_subject(subject):
             text = "" if one is None else str(one).strip()
             if not text:
                 raise CryptoError("subject attribute %s is empty; give it a value or leave it out" % short)
+            bad = character_problem(text)
+            if bad:
+                raise CryptoError("subject %s %s; remove it" % (ATTRIBUTE_LABELS.get(short, short), bad))
             if short == "C" and not re.match(r"^[A-Za-z]{2}$", text):
                 raise CryptoError("subject C=%r must be a two-letter country code such as US or BE" % text)
             pairs.append((short, text))
@@ -405,6 +484,130 @@ def name_pairs(name):
 def common_name(pairs):
     values = [value for short, value in pairs if short == "CN"]
     return values[0] if values else None
+
+
+# ------------------------------------------------------------ subject text
+
+# ASN.1 string types an X.520 attribute may claim, with the characters each can carry.
+_STRING_TYPES = {
+    0x0C: ("UTF8String", "utf-8"),
+    0x13: ("PrintableString", "ascii"),
+    0x16: ("IA5String", "ascii"),
+    0x1A: ("VisibleString", "ascii"),
+    0x12: ("NumericString", "ascii"),
+    0x14: ("TeletexString", "latin-1"),
+    0x1E: ("BMPString", "utf-16-be"),
+    0x1C: ("UniversalString", "utf-32-be"),
+}
+_PRINTABLE_STRING = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 '()+,-./:=?")
+_REPERTOIRES = {
+    "PrintableString": _PRINTABLE_STRING,
+    "NumericString": frozenset("0123456789 "),
+    "VisibleString": frozenset(chr(code) for code in range(0x20, 0x7F)),
+}
+_CONTROL_NAMES = {0x00: "NUL", 0x07: "BEL", 0x08: "BS", 0x09: "TAB", 0x0A: "LF (newline)", 0x0D: "CR",
+                  0x1B: "ESC", 0x7F: "DEL"}
+_OID_COMMON_NAME = "2.5.4.3"
+
+
+def code_point(char):
+    """U+001B (ESC): how a refusal names a character without printing it."""
+    name = _CONTROL_NAMES.get(ord(char))
+    return "U+%04X%s" % (ord(char), " (%s)" % name if name else "")
+
+
+def character_problem(text):
+    """Where ``text`` holds a character no credential name should (control, invisible, unassigned), or None."""
+    for position, char in enumerate(text, 1):
+        category = unicodedata.category(char)
+        if category == "Cc":
+            kind = "the control character"
+        elif category == "Cf":  # invisible: zero-width characters, text-direction overrides, BOM
+            kind = "the invisible formatting character"
+        elif category in ("Cs", "Cn"):
+            kind = "the unassigned or surrogate code point"
+        else:
+            continue
+        return "holds %s %s at position %d" % (kind, code_point(char), position)
+    return None
+
+
+def _oid_dotted(raw):
+    """Dotted form of DER OBJECT IDENTIFIER content bytes."""
+    if not raw:
+        raise ValueError("empty OID")
+    arcs, value = [], 0
+    for byte in raw:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(arc) for arc in [first, arcs[0] - 40 * first] + arcs[1:])
+
+
+def _string_value_problem(tag, raw):
+    """Why a DER attribute value is not clean text of the type it claims, or None."""
+    if tag not in _STRING_TYPES:
+        return "is not a text value (ASN.1 tag 0x%02X); use a UTF8String or PrintableString" % tag
+    type_name, encoding = _STRING_TYPES[tag]
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return "is a %s whose bytes are not valid %s (byte %d of the value)" % (type_name, encoding.upper(), exc.start + 1)
+    allowed = _REPERTOIRES.get(type_name)
+    if allowed is not None:
+        for position, char in enumerate(text, 1):
+            if char not in allowed:
+                return "is a %s but holds %s at position %d, which a %s cannot carry" % (
+                    type_name, code_point(char), position, type_name)
+    return character_problem(text)
+
+
+def name_der_problem(data, start, end):
+    """The first attribute of the DER Name in data[start:end] that is not clean text, as a sentence part, or None."""
+    try:
+        for rdn_tag, rdn_start, rdn_end in _der_children(data, start, end):
+            if rdn_tag != 0x31:
+                return "is not a well-formed distinguished name"
+            for atv_tag, atv_start, atv_end in _der_children(data, rdn_start, rdn_end):
+                parts = _der_children(data, atv_start, atv_end) if atv_tag == 0x30 else []
+                if len(parts) != 2 or parts[0][0] != 0x06:
+                    return "is not a well-formed distinguished name"
+                oid = _oid_dotted(data[parts[0][1]:parts[0][2]])
+                short = _SHORT_NAME_BY_OID.get(oid, oid)
+                problem = _string_value_problem(parts[1][0], data[parts[1][1]:parts[1][2]])
+                if problem:
+                    return "attribute %s %s" % (short, problem)
+    except ValueError:
+        return "is not well-formed DER"
+    return None
+
+
+def _tbs_names(tbs, certificate):
+    """[(label, start, end)] of the Names in a TBSCertificate (issuer, subject) or CertificationRequestInfo."""
+    _tag, start, end = _der_header(tbs, 0, len(tbs))
+    children = _der_children(tbs, start, end)
+    if not certificate:
+        return [("subject", children[1][1], children[1][2])]
+    if children and children[0][0] == 0xA0:  # [0] EXPLICIT version
+        children = children[1:]
+    return [("issuer", children[2][1], children[2][2]), ("subject", children[4][1], children[4][2])]
+
+
+def names_problem(obj):
+    """Why the subject (and a certificate's issuer) is not clean text, as a sentence part, or None."""
+    certificate = hasattr(obj, "tbs_certificate_bytes")
+    tbs = obj.tbs_certificate_bytes if certificate else obj.tbs_certrequest_bytes
+    try:
+        names = _tbs_names(tbs, certificate)
+    except (ValueError, IndexError):
+        return "structure is not well-formed DER"
+    for label, start, end in names:
+        problem = name_der_problem(tbs, start, end)
+        if problem:
+            return "%s %s" % (label, problem)
+    return None
 
 
 # -------------------------------------------------------------------------- SANs
@@ -493,10 +696,36 @@ def load_csr(data, source="the CSR file"):
     data = _to_bytes(data) or b""
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_csr(data)
-        return x509.load_der_x509_csr(data)
+            csr = x509.load_pem_x509_csr(data)
+        else:
+            csr = x509.load_der_x509_csr(data)
     except ValueError as exc:
         raise CryptoError("%s is not a readable CSR (PEM or DER PKCS#10); replace or remove it" % source) from exc
+    _check_readable(csr, source, "CSR", "make a new CSR (mc_csr, or openssl req -new)")
+    return csr
+
+
+def _check_readable(obj, source, what, fix):
+    """Parse now every part later code reads, so a malformed file is refused here with a sentence.
+
+    cryptography parses names, keys and extensions lazily and raises library
+    errors (ValueError, UnsupportedAlgorithm, x509 errors) from wherever they
+    are first touched.
+    """
+    problem = names_problem(obj)
+    if problem:
+        raise CryptoError("%s: the %s's %s; %s" % (source, what, problem, fix))
+    parts = [("subject", lambda: obj.subject), ("public key", obj.public_key),
+             ("signature algorithm", lambda: obj.signature_algorithm_oid), ("extensions", lambda: obj.extensions)]
+    if hasattr(obj, "issuer"):
+        parts += [("issuer", lambda: obj.issuer), ("validity", lambda: obj.not_valid_after_utc)]
+    for part, read in parts:
+        try:
+            read()
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # Any library error here means one thing to the user: this part of the file cannot be used.
+            raise CryptoError("%s: the %s's %s cannot be read (malformed, or of a type this module does not know); "
+                              "%s" % (source, what, part, fix)) from exc
 
 
 def dump_csr(csr):
@@ -512,7 +741,7 @@ def describe_csr(csr):
         "common_name": common_name(pairs),
         "subject_alt_name": _sans_of(csr),
         "signature_algorithm": _signature_name(csr),
-        "signature_valid": csr.is_signature_valid,
+        "signature_valid": csr_signature_valid(csr),
         "public_key": describe_key(csr.public_key()),
         "public_key_fingerprint": public_key_fingerprint(csr),
     }
@@ -525,7 +754,7 @@ def _signature_name(obj):
 def csr_differences(csr, key, subject, subject_alt_name=None):
     """What differs between an existing CSR and the one asked for (empty when it can be kept)."""
     reasons = []
-    if not csr.is_signature_valid:
+    if not csr_signature_valid(csr):
         reasons.append("signature")
     if not same_key(csr, key):
         reasons.append("public key")
@@ -548,42 +777,126 @@ def key_matches_csr(key, csr):
 
 # ---------------------------------------------------------------------- profiles
 
-def check_profile(profile, key, subject, subject_alt_name=None):
+def check_profile(profile, key, subject, subject_alt_name=None, from_csr=False):
     """Refuse a key/subject that Mastercard would reject for this credential profile.
 
-    Run before anything is written or sent.
+    Run before anything is written or sent. ``from_csr``: the key and subject
+    come from a CSR the user brought, so the fix is a new CSR, not an option.
     """
     if profile not in PROFILES:
         raise CryptoError("profile=%s is not known; use one of %s" % (profile, ", ".join(PROFILES)))
-    check_key_strength(key)
+    if from_csr:
+        check_key_strength(key, "the CSR's key", "make the CSR from an RSA key of 2048 bits or more")
+    else:
+        check_key_strength(key)
     pairs = normalize_subject(subject)
     normalize_sans(subject_alt_name)
     cn = common_name(pairs)
     if not cn:
-        raise CryptoError("the subject needs a common name (CN); set common_name or subject.CN")
+        raise CryptoError("the CSR's subject has no common name (CN); make a new CSR whose subject has a CN" if from_csr
+                          else "the subject needs a common name (CN); set common_name or subject.CN")
     facts = describe_key(key)
     if profile == "oauth1" and facts["type"] != "rsa":
-        raise CryptoError("profile=oauth1 accepts RSA keys only (the key is %s); set type=rsa" % _key_label(facts))
+        raise CryptoError("profile=oauth1 accepts RSA keys only (the key is %s); %s" % (
+            _key_label(facts), "make the CSR from an RSA key" if from_csr else "set type=rsa"))
     if profile == "oauth2" and not (facts["type"] == "rsa" or facts["curve"] == "secp256r1"):
-        raise CryptoError("profile=oauth2 accepts RSA (2048 bits or more) or EC secp256r1 keys (the key is %s); "
-                          "set type=rsa or curve=secp256r1" % _key_label(facts))
-    if profile in ("mtls_sandbox", "mtls_production"):
-        _check_mtls_names(profile, cn, pairs)
+        raise CryptoError("profile=oauth2 accepts RSA (2048 bits or more) or EC secp256r1 keys (the key is %s); %s" % (
+            _key_label(facts), "make the CSR from an RSA or EC P-256 key" if from_csr
+            else "set type=rsa or curve=secp256r1"))
+    if profile != "custom":
+        _check_mastercard_names(profile, cn, pairs, from_csr)
 
 
-def _check_mtls_names(profile, cn, pairs):
-    if len(cn) > MAX_CN_LENGTH:
-        raise CryptoError("profile=%s: the common name is %s characters; Mastercard allows at most %s"
-                          % (profile, len(cn), MAX_CN_LENGTH))
-    if _URL_LIKE.search(cn):
-        raise CryptoError("profile=%s: the common name %r looks like a URL or path; use a plain name" % (profile, cn))
+def _check_mastercard_names(profile, cn, pairs, from_csr):
+    fix = "make a new CSR with a shorter value" if from_csr else "shorten it"
     for short, value in pairs:
-        if short == "O" and len(value) > MAX_CN_LENGTH:
-            raise CryptoError("profile=%s: organization (O) is %s characters; Mastercard allows at most %s"
-                              % (profile, len(value), MAX_CN_LENGTH))
+        limit = MAX_ATTRIBUTE_LENGTHS.get(short)
+        if limit and len(value) > limit:
+            label = "the CSR's %s" % short if from_csr else _LENGTH_LABELS[short]
+            raise CryptoError("profile=%s: %s is %s characters; Mastercard allows at most %s (%s)"
+                              % (profile, label, len(value), limit, fix))
+    # The portal refuses a URL as CN for every kind; mTLS names refuse paths and www. names too.
+    if "://" in cn or (profile.startswith("mtls_") and _URL_LIKE.search(cn)):
+        raise CryptoError("profile=%s: the common name %r looks like a URL or path; use a plain name" % (profile, cn))
     if profile == "mtls_sandbox" and not SANDBOX_CN.match(cn):
         raise CryptoError("profile=mtls_sandbox: the common name %r must look like <unique>-Client-MTF-<company id "
                           "or 000000>, e.g. %s-Client-MTF-000000" % (cn, int(time.time())))
+
+
+# ------------------------------------------------ what Mastercard takes in a CSR
+
+# The CSR signature algorithms Mastercard lists (CSR requirements page; reference/mastercard-api.md §5).
+CSR_SIGNATURE_ALGORITHMS = {
+    "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
+    "1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
+    "1.2.840.113549.1.1.13": "sha512WithRSAEncryption",
+    "1.2.840.10045.4.1": "ecdsa-with-SHA1",
+    "1.2.840.10045.4.3.2": "ecdsa-with-SHA256",
+    "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
+}
+_SHA1_SIGNATURES = ("1.2.840.113549.1.1.5", "1.2.840.10045.4.1")
+# Names of algorithms met in the field that are not on the list, so a refusal can say which one it saw.
+_OTHER_SIGNATURE_NAMES = {
+    "1.2.840.113549.1.1.10": "RSASSA-PSS",
+    "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+    "1.2.840.113549.1.1.12": "sha384WithRSAEncryption",
+    "1.2.840.113549.1.1.14": "sha224WithRSAEncryption",
+    "1.2.840.10045.4.3.1": "ecdsa-with-SHA224",
+    "1.2.840.10045.4.3.3": "ecdsa-with-SHA384",
+    "1.3.101.112": "Ed25519",
+    "1.3.101.113": "Ed448",
+    "2.16.840.1.101.3.4.3.2": "dsa-with-SHA256",
+}
+
+
+def signature_algorithm_label(oid):
+    """A name for a dotted signature algorithm OID (the dotted OID when it has none here)."""
+    return CSR_SIGNATURE_ALGORITHMS.get(oid) or _OTHER_SIGNATURE_NAMES.get(oid) or oid
+
+
+def csr_signature_valid(csr):
+    """Whether the CSR's self-signature verifies, SHA-1 included (is_signature_valid refuses SHA-1 outright)."""
+    oid = csr.signature_algorithm_oid.dotted_string
+    if oid not in _SHA1_SIGNATURES:
+        try:
+            return csr.is_signature_valid
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            return False
+    public = csr.public_key()
+    try:
+        if isinstance(public, rsa.RSAPublicKey) and oid == _SHA1_SIGNATURES[0]:
+            public.verify(csr.signature, csr.tbs_certrequest_bytes, padding.PKCS1v15(), hashes.SHA1())  # nosec
+        elif isinstance(public, ec.EllipticCurvePublicKey) and oid == _SHA1_SIGNATURES[1]:
+            public.verify(csr.signature, csr.tbs_certrequest_bytes, ec.ECDSA(hashes.SHA1()))  # nosec
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True
+
+
+def check_csr_for_profile(csr, profile):
+    """Refuse a CSR that Mastercard would not take for ``profile``; returns warnings for what it takes but should not get.
+
+    Checks, in the order a person fixes them: the signature algorithm against
+    Mastercard's list, the self-signature, then the key and subject rules of
+    the profile. SHA-1 is on Mastercard's list, so it is a warning, not a refusal.
+    """
+    oid = csr.signature_algorithm_oid.dotted_string
+    if profile != "custom" and oid not in CSR_SIGNATURE_ALGORITHMS:
+        raise CryptoError("the CSR is signed with %s, which Mastercard does not take (it takes %s); make the CSR "
+                          "again with PKCS#1 v1.5 or ECDSA and SHA-256, e.g. openssl req -new -sha256 without "
+                          "-sigopt rsa_padding_mode:pss" % (signature_algorithm_label(oid),
+                                                              ", ".join(CSR_SIGNATURE_ALGORITHMS.values())))
+    if not csr_signature_valid(csr):
+        raise CryptoError("the CSR's signature does not verify against its own public key (it was changed after "
+                          "signing, or signed with another key); make a new CSR")
+    warnings = []
+    if oid in _SHA1_SIGNATURES:
+        warnings.append("the CSR is signed with %s: Mastercard takes it, but SHA-1 is a weak hash; make the next CSR "
+                        "with SHA-256 (mc_csr does, as does openssl req -new -sha256)" % signature_algorithm_label(oid))
+    check_profile(profile, csr.public_key(), name_pairs(csr.subject), from_csr=True)
+    return warnings
 
 
 # ----------------------------------------------------------------------- renewal
@@ -636,10 +949,15 @@ def load_certificates(data, source="the certificate file"):
     data = _to_bytes(data) or b""
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
-            return x509.load_pem_x509_certificates(data)
-        return [x509.load_der_x509_certificate(data)]
+            certificates = x509.load_pem_x509_certificates(data)
+        else:
+            certificates = [x509.load_der_x509_certificate(data)]
     except ValueError as exc:
         raise CryptoError("%s is not a readable certificate (PEM or DER X.509); check the file" % source) from exc
+    for index, cert in enumerate(certificates):
+        what = "certificate" if len(certificates) == 1 else "certificate %d of %d" % (index + 1, len(certificates))
+        _check_readable(cert, source, what, "replace the file with the certificate as issued")
+    return certificates
 
 
 def load_certificate(data, source="the certificate file"):
@@ -695,6 +1013,79 @@ def certificate_signed_by(cert, issuer):
         return True
     except (ValueError, TypeError, InvalidSignature):
         return False
+
+
+_OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2"
+_OID_ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0"
+
+
+def _extension(cert, oid):
+    try:
+        return cert.extensions.get_extension_for_oid(oid).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def client_use_problems(cert):
+    """Why ``cert`` cannot serve as a TLS client certificate (basicConstraints, keyUsage, extendedKeyUsage); [] when it can."""
+    problems = []
+    constraints = _extension(cert, ExtensionOID.BASIC_CONSTRAINTS)
+    if constraints is not None and constraints.ca:
+        problems.append("it is a CA certificate (basicConstraints CA:TRUE), not a client certificate")
+    usage = _extension(cert, ExtensionOID.KEY_USAGE)
+    if usage is not None and not usage.digital_signature:
+        problems.append("its keyUsage lacks digitalSignature, which a TLS client needs to sign the handshake")
+    extended = _extension(cert, ExtensionOID.EXTENDED_KEY_USAGE)
+    if extended is not None:
+        oids = [purpose.dotted_string for purpose in extended]
+        if _OID_CLIENT_AUTH not in oids and _OID_ANY_EXTENDED_KEY_USAGE not in oids:
+            names = ", ".join(getattr(purpose, "_name", purpose.dotted_string) for purpose in extended)
+            problems.append("its extendedKeyUsage is %s, without clientAuth" % (names or "empty"))
+    return problems
+
+
+def validity_problem(cert, now=None):
+    """'expired on …' or 'is not valid before …' for a certificate outside its validity, else None."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    if cert.not_valid_after_utc <= now:
+        return "expired on %s" % _iso(cert.not_valid_after_utc)
+    if cert.not_valid_before_utc > now:
+        return "is not valid before %s" % _iso(cert.not_valid_before_utc)
+    return None
+
+
+def _is_self_issued(cert):
+    return cert.issuer == cert.subject and certificate_signed_by(cert, cert)
+
+
+def chain_problem(certificates, trusted=None):
+    """Why ``certificates`` (leaf first) are not an ordered chain ending at a trusted CA, or None.
+
+    Each certificate must be issued by the next one. With ``trusted`` (CA
+    certificates the user trusts) the last one must be, or be issued by, one
+    of them; without it, a lone self-signed certificate is refused, since no
+    CA Mastercard trusts issued it.
+    """
+    def label(index):
+        return "certificate %d (%s)" % (index + 1, certificates[index].subject.rfc4514_string())
+
+    for index in range(len(certificates) - 1):
+        if not certificate_signed_by(certificates[index], certificates[index + 1]):
+            return ("%s is not issued by %s after it; order the file as the client certificate first, then each "
+                    "issuer in turn" % (label(index), label(index + 1)))
+    last = certificates[-1]
+    if trusted is not None:
+        trusted_fingerprints = {certificate_fingerprint(ca) for ca in trusted}
+        if certificate_fingerprint(last) in trusted_fingerprints or any(certificate_signed_by(last, ca)
+                                                                       for ca in trusted):
+            return None
+        return ("the chain ends at %s, issued by %s, which is none of the CAs given as trusted; add the issuing "
+                "CA's certificate, or use a certificate from a CA Mastercard trusts"
+                % (label(len(certificates) - 1), last.issuer.rfc4514_string()))
+    if len(certificates) == 1 and _is_self_issued(last):
+        return ("the certificate (%s) is self-signed; Mastercard takes certificates issued by its CA or a CA it "
+                "trusts" % last.subject.rfc4514_string())
+    return None
 
 
 def certificates_in(data, passphrases=(), source="the file"):

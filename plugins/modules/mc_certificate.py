@@ -85,6 +85,17 @@ options:
   certificate_content:
     description: Add by uploading this certificate (PEM), issued by one of Mastercard's trusted CAs.
     type: str
+  trusted_ca_path:
+    description:
+      - PEM file of the CA certificates you trust to issue mTLS client certificates (Mastercard's CA and the CAs it
+        trusts, as your security team keeps them).
+      - With O(certificate_path) or O(certificate_content), the uploaded certificate, or the last certificate of the
+        chain that follows it in the same file, must be one of these CAs or be issued by one of them; otherwise the
+        task fails before any API call.
+      - Whatever is set, the uploaded file is checked locally first - each certificate issued by the next, the client
+        certificate not self-signed, within its validity, and fit for client authentication (keyUsage
+        digitalSignature, extendedKeyUsage clientAuth, not a CA).
+    type: path
   key_store:
     description:
       - Directory where generated private keys are kept, one file per alias
@@ -258,6 +269,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import credential, devapi
 
 
@@ -271,7 +283,8 @@ def main():
         mutually_exclusive=constraints["mutually_exclusive"] + credential.mutually_exclusive("mtls"),
         required_together=constraints["required_together"],
     )
-    credential.run_module(module, "mtls", devapi)
+    with unforeseen_errors(module, ("csr_path", "csr_content", "certificate_path", "certificate_content", "trusted_ca_path", "key_store", "signing_key_path", "ca_path")):
+        credential.run_module(module, "mtls", devapi)
 
 
 if __name__ == "__main__":

@@ -308,6 +308,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 # The connection options without the API client: devapi (requests, urllib3, the OAuth 1.0a signer)
 # is imported in _remote() only, so a local-only scan neither pays for it nor needs those libraries.
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import connection
 # inventory holds the expiry rules (notice buckets, lead time) that both the remote and the local part use.
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory
@@ -439,49 +440,50 @@ def main():
         supports_check_mode=True,
         **connection.connection_constraints()
     )
-    params = module.params
-    if not params["projects"] and not params["paths"]:
-        module.fail_json(msg="Nothing to report: give projects (remote credentials), paths (files on this host), or both")
-    lead = params["lead_time_days"]
-    if lead is not None and lead <= 0:
-        module.fail_json(msg="lead_time_days must be more than 0, got %s" % lead)
-    now = datetime.datetime.now(UTC)
+    with unforeseen_errors(module, ("paths", "signing_key_path", "ca_path")):
+        params = module.params
+        if not params["projects"] and not params["paths"]:
+            module.fail_json(msg="Nothing to report: give projects (remote credentials), paths (files on this host), or both")
+        lead = params["lead_time_days"]
+        if lead is not None and lead <= 0:
+            module.fail_json(msg="lead_time_days must be more than 0, got %s" % lead)
+        now = datetime.datetime.now(UTC)
 
-    records, calls = [], 0
-    if params["projects"]:
-        records, calls = _remote(module, params, now, lead)
-
-    entries, errors, skipped, seen = [], [], 0, 0
-    scan_ms = 0
-    if params["paths"]:
-        if not _scan.crypto.HAS_CRYPTOGRAPHY:
-            module.fail_json(msg=missing_required_lib("cryptography"),
-                             exception=str(_scan.crypto.CRYPTOGRAPHY_IMPORT_ERROR))
-        started = time.monotonic()
-        entries, errors, skipped, seen = _local(params, now, lead)
-        scan_ms = int(round((time.monotonic() - started) * 1000))
+        records, calls = [], 0
         if params["projects"]:
-            _match(records, entries, now)
+            records, calls = _remote(module, params, now, lead)
 
-    by_notice = {}
-    for item in records:
-        if item["notice"] is not None and item["status"] in ("ACTIVE", "EXPIRED"):
-            key = str(item["notice"])
-            by_notice[key] = by_notice.get(key, 0) + 1
-    summary = {
-        "remote_total": len(records),
-        "remote_active": sum(1 for r in records if r["status"] == "ACTIVE"),
-        "should_rotate": sum(1 for r in records if r["should_rotate"]),
-        "by_notice": by_notice,
-        "files_scanned": seen,
-        "local_certificates": len(entries),
-        "local_should_rotate": sum(1 for e in entries if e["should_rotate"]),
-        "skipped": skipped,
-        "errors": len(errors),
-        "scan_ms": scan_ms,
-    }
-    module.exit_json(changed=False, credentials=records, local=entries, errors=errors, summary=summary,
-                     api_calls=calls)
+        entries, errors, skipped, seen = [], [], 0, 0
+        scan_ms = 0
+        if params["paths"]:
+            if not _scan.crypto.HAS_CRYPTOGRAPHY:
+                module.fail_json(msg=missing_required_lib("cryptography"),
+                                 exception=str(_scan.crypto.CRYPTOGRAPHY_IMPORT_ERROR))
+            started = time.monotonic()
+            entries, errors, skipped, seen = _local(params, now, lead)
+            scan_ms = int(round((time.monotonic() - started) * 1000))
+            if params["projects"]:
+                _match(records, entries, now)
+
+        by_notice = {}
+        for item in records:
+            if item["notice"] is not None and item["status"] in ("ACTIVE", "EXPIRED"):
+                key = str(item["notice"])
+                by_notice[key] = by_notice.get(key, 0) + 1
+        summary = {
+            "remote_total": len(records),
+            "remote_active": sum(1 for r in records if r["status"] == "ACTIVE"),
+            "should_rotate": sum(1 for r in records if r["should_rotate"]),
+            "by_notice": by_notice,
+            "files_scanned": seen,
+            "local_certificates": len(entries),
+            "local_should_rotate": sum(1 for e in entries if e["should_rotate"]),
+            "skipped": skipped,
+            "errors": len(errors),
+            "scan_ms": scan_ms,
+        }
+        module.exit_json(changed=False, credentials=records, local=entries, errors=errors, summary=summary,
+                         api_calls=calls)
 
 
 if __name__ == "__main__":

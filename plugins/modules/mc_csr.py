@@ -272,6 +272,7 @@ backup_csr:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import (
     HANDLED_ERRORS,
@@ -308,13 +309,14 @@ def main():
         supports_check_mode=True,
         add_file_common_args=True,
     )
-    if not crypto.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=str(crypto.CRYPTOGRAPHY_IMPORT_ERROR))
-    try:
-        result = ensure_csr(module)
-    except HANDLED_ERRORS as error:
-        fail_with(module, error, privatekey_path=module.params["privatekey_path"], csr_path=module.params["csr_path"])
-    module.exit_json(**result)
+    with unforeseen_errors(module, ("privatekey_path", "csr_path")):
+        if not crypto.HAS_CRYPTOGRAPHY:
+            module.fail_json(msg=missing_required_lib("cryptography"), exception=str(crypto.CRYPTOGRAPHY_IMPORT_ERROR))
+        try:
+            result = ensure_csr(module)
+        except HANDLED_ERRORS as error:
+            fail_with(module, error, privatekey_path=module.params["privatekey_path"], csr_path=module.params["csr_path"])
+        module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -313,6 +313,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils.deploy import (
     DeployError,
     Layout,
@@ -409,94 +410,95 @@ def main():
         required_if=[["state", "present", ["credential_id"]], ["state", "verified", ["credential_id"]]],
         supports_check_mode=True,
     )
-    p = module.params
-    if p["keep"] < 2:
-        module.fail_json(msg="keep must be at least 2 (the current and the previous version), got %d" % p["keep"])
-    state = p["state"]
-    if state != "present" and (p["reload_command"] or p["verify"]):
-        module.fail_json(msg="reload_command and verify go with state=present (the deploy they follow), not state=%s"
-                         % state)
-    if p["verify"] and timeout_problem(p["verify"]["timeout"], "verify.timeout"):
-        module.fail_json(msg=timeout_problem(p["verify"]["timeout"], "verify.timeout"))
-    try:
-        if state == "present":
-            uid, gid = _resolve_ids(module)
-            bundle = p["_bundle"]
-            if bundle is None and (p["private_key_src"] or p["certificate_src"]):
-                module.fail_json(msg="mc_deploy must run through its action plugin to read private_key_src and "
-                                     "certificate_src on the controller (call it as mcdev.credentials.mc_deploy)")
-            files = {}
-            if bundle is None:
-                # redeploy by id only: everything must already be on the host
-                for fmt in p["key_formats"]:
-                    files["key.%s" % fmt] = None
-                files["cert.pem"] = None
-            else:
-                files = dict((k, base64.b64decode(v)) for k, v in bundle.items())
-            meta = _meta_from_record(p["credential"])
-            meta["credential_id"] = p["credential_id"]
-            # A bad id must fail before anything is created on the host.
-            check_component(p["credential_id"], "credential_id")
-            with Layout(p["path"], p["name"], create=not module.check_mode) as layout:
-                if layout.root_fd is None or layout.versions_fd is None:
-                    # check mode on a fresh host: nothing exists yet
-                    if any(v is None for v in files.values()):
-                        raise DeployError("versions/%s is not deployed on this host and no content was given"
-                                          % p["credential_id"])
-                    result = {"changed": True, "previous": None, "current": p["credential_id"], "flipped": True,
-                              "written": sorted(files), "pruned": [], "meta": meta}
-                    versions = []
-                    host_facts = {"reachable": True, "current_id": None, "versions": []}
+    with unforeseen_errors(module, ("path", "private_key_src", "certificate_src")):
+        p = module.params
+        if p["keep"] < 2:
+            module.fail_json(msg="keep must be at least 2 (the current and the previous version), got %d" % p["keep"])
+        state = p["state"]
+        if state != "present" and (p["reload_command"] or p["verify"]):
+            module.fail_json(msg="reload_command and verify go with state=present (the deploy they follow), not state=%s"
+                             % state)
+        if p["verify"] and timeout_problem(p["verify"]["timeout"], "verify.timeout"):
+            module.fail_json(msg=timeout_problem(p["verify"]["timeout"], "verify.timeout"))
+        try:
+            if state == "present":
+                uid, gid = _resolve_ids(module)
+                bundle = p["_bundle"]
+                if bundle is None and (p["private_key_src"] or p["certificate_src"]):
+                    module.fail_json(msg="mc_deploy must run through its action plugin to read private_key_src and "
+                                         "certificate_src on the controller (call it as mcdev.credentials.mc_deploy)")
+                files = {}
+                if bundle is None:
+                    # redeploy by id only: everything must already be on the host
+                    for fmt in p["key_formats"]:
+                        files["key.%s" % fmt] = None
+                    files["cert.pem"] = None
                 else:
-                    result = layout.deploy(p["credential_id"], files, meta, check_mode=module.check_mode,
-                                           uid=uid, gid=gid, keep=p["keep"])
+                    files = dict((k, base64.b64decode(v)) for k, v in bundle.items())
+                meta = _meta_from_record(p["credential"])
+                meta["credential_id"] = p["credential_id"]
+                # A bad id must fail before anything is created on the host.
+                check_component(p["credential_id"], "credential_id")
+                with Layout(p["path"], p["name"], create=not module.check_mode) as layout:
+                    if layout.root_fd is None or layout.versions_fd is None:
+                        # check mode on a fresh host: nothing exists yet
+                        if any(v is None for v in files.values()):
+                            raise DeployError("versions/%s is not deployed on this host and no content was given"
+                                              % p["credential_id"])
+                        result = {"changed": True, "previous": None, "current": p["credential_id"], "flipped": True,
+                                  "written": sorted(files), "pruned": [], "meta": meta}
+                        versions = []
+                        host_facts = {"reachable": True, "current_id": None, "versions": []}
+                    else:
+                        result = layout.deploy(p["credential_id"], files, meta, check_mode=module.check_mode,
+                                               uid=uid, gid=gid, keep=p["keep"])
+                        versions = layout.versions()
+                        host_facts = layout.host_facts()
+            elif state == "rollback":
+                with Layout(p["path"], p["name"], create=False) as layout:
+                    if layout.root_fd is None:
+                        module.fail_json(msg="nothing is deployed at %s" % os.path.join(p["path"], p["name"]))
+                    result = layout.rollback(p["credential_id"], check_mode=module.check_mode,
+                                             allow_expired=p["allow_expired_rollback"], only_from=p["rollback_from"])
                     versions = layout.versions()
                     host_facts = layout.host_facts()
-        elif state == "rollback":
-            with Layout(p["path"], p["name"], create=False) as layout:
-                if layout.root_fd is None:
-                    module.fail_json(msg="nothing is deployed at %s" % os.path.join(p["path"], p["name"]))
-                result = layout.rollback(p["credential_id"], check_mode=module.check_mode,
-                                         allow_expired=p["allow_expired_rollback"], only_from=p["rollback_from"])
-                versions = layout.versions()
-                host_facts = layout.host_facts()
-        elif state == "verified":
-            # the same recorder as mc_verify's record option (deploy.record_verification)
-            recorded = record_verification(p["path"], p["name"], p["credential_id"], p["verified_fingerprint"],
-                                           check_mode=module.check_mode, owner=p["owner"], group=p["group"])
-            cur = recorded["current"]
-            result = {"changed": recorded["changed"], "meta": recorded["meta"], "previous": cur, "current": cur,
-                      "flipped": False}
-            versions = recorded["versions"]
-            host_facts = recorded["host_facts"]
-        else:
-            with Layout(p["path"], p["name"], create=False) as layout:
-                if layout.root_fd is not None:
-                    facts = layout.facts()
-                    host_facts = layout.host_facts()
-                else:
-                    facts = {"current": None, "meta": None, "versions": []}
-                    host_facts = {"reachable": True, "current_id": None, "versions": []}
-            cur = facts["current"]
-            result = {"changed": False, "previous": cur, "current": cur, "flipped": False, "meta": facts["meta"]}
-            versions = facts["versions"]
-    except DeployError as exc:
-        module.fail_json(msg="%s: %s" % (os.path.join(p["path"], p["name"]), exc))
-    except OSError as exc:
-        module.fail_json(msg="%s: %s" % (os.path.join(p["path"], p["name"]), exc))
+            elif state == "verified":
+                # the same recorder as mc_verify's record option (deploy.record_verification)
+                recorded = record_verification(p["path"], p["name"], p["credential_id"], p["verified_fingerprint"],
+                                               check_mode=module.check_mode, owner=p["owner"], group=p["group"])
+                cur = recorded["current"]
+                result = {"changed": recorded["changed"], "meta": recorded["meta"], "previous": cur, "current": cur,
+                          "flipped": False}
+                versions = recorded["versions"]
+                host_facts = recorded["host_facts"]
+            else:
+                with Layout(p["path"], p["name"], create=False) as layout:
+                    if layout.root_fd is not None:
+                        facts = layout.facts()
+                        host_facts = layout.host_facts()
+                    else:
+                        facts = {"current": None, "meta": None, "versions": []}
+                        host_facts = {"reachable": True, "current_id": None, "versions": []}
+                cur = facts["current"]
+                result = {"changed": False, "previous": cur, "current": cur, "flipped": False, "meta": facts["meta"]}
+                versions = facts["versions"]
+        except DeployError as exc:
+            module.fail_json(msg="%s: %s" % (os.path.join(p["path"], p["name"]), exc))
+        except OSError as exc:
+            module.fail_json(msg="%s: %s" % (os.path.join(p["path"], p["name"]), exc))
 
-    root = os.path.join(p["path"], p["name"])
-    result["path"] = os.path.join(root, "current")
-    result["version_path"] = os.path.join(root, "versions", result["current"]) if result.get("current") else None
-    result["versions"] = versions
-    result["host_facts"] = host_facts
-    result.setdefault("meta", None)
-    result["diff"] = {"before": {"current": result["previous"]}, "after": {"current": result["current"]}}
-    if state == "present":
-        result["reload_due"] = reload_due(result)
-        if p["reload_command"] or p["verify"]:
-            _reload_and_verify(module, result)
-    module.exit_json(**result)
+        root = os.path.join(p["path"], p["name"])
+        result["path"] = os.path.join(root, "current")
+        result["version_path"] = os.path.join(root, "versions", result["current"]) if result.get("current") else None
+        result["versions"] = versions
+        result["host_facts"] = host_facts
+        result.setdefault("meta", None)
+        result["diff"] = {"before": {"current": result["previous"]}, "after": {"current": result["current"]}}
+        if state == "present":
+            result["reload_due"] = reload_due(result)
+            if p["reload_command"] or p["verify"]:
+                _reload_and_verify(module, result)
+        module.exit_json(**result)
 
 
 def _reload_and_verify(module, result):

@@ -119,6 +119,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
 
 BANDS = ("expired",) + tuple(sorted(inv.NOTICE_DAYS))  # expired, 1, 7, 15, 30, 60, 90
@@ -311,71 +312,72 @@ def main():
         ),
         supports_check_mode=True,
     )
-    p = module.params
-    try:
-        now = inv.parse_time(p["now"]) if p["now"] else datetime.datetime.now(datetime.timezone.utc)
-    except ValueError:
-        module.fail_json(msg="now=%r is not an ISO 8601 time" % p["now"])
-    if p["webhook_url"] and not p["webhook_url"].lower().startswith("https://"):
-        module.fail_json(msg="webhook_url must be an https:// URL, got %r" % p["webhook_url"].split("?")[0])
-    report = build_report(p["credentials"], deployments(p["rotation_state_dir"]), now, p["include_revoked"])
-    html_path = os.path.join(p["dest_dir"], "expiry-report.html")
-    json_path = os.path.join(p["dest_dir"], "expiry-report.json")
-    state_path = p["notify_state_path"] or os.path.join(p["dest_dir"], "notified.json")
-    changed = False
-    # The report is a snapshot: compare without its timestamp, so an unchanged fleet is not "changed".
-    html_text = render_html(report, p["title"])
-    json_text = json.dumps(report, indent=2, sort_keys=True) + "\n"
-
-    def same(old, new):
-        if old is None:
-            return False
-        return old.replace(report["generated_at"], "") == new.replace(report["generated_at"], "") or \
-            _strip_stamp(old) == _strip_stamp(new)
-    if not module.check_mode:
-        os.makedirs(p["dest_dir"], exist_ok=True)
-        for path, text in ((html_path, html_text), (json_path, json_text)):
-            if not same(_read_text(path), text):
-                _write(path, text)
-                changed = True
-    notified = {}
-    raw = _read_text(state_path)
-    if raw:
+    with unforeseen_errors(module, ("credentials", "rotation_state_dir", "notify_state_path", "dest_dir", "webhook_ca_path")):
+        p = module.params
         try:
-            notified = json.loads(raw)
+            now = inv.parse_time(p["now"]) if p["now"] else datetime.datetime.now(datetime.timezone.utc)
         except ValueError:
-            module.fail_json(msg="notify_state_path %s is not JSON; fix or remove it" % state_path)
-    sent, errors = [], []
-    if p["webhook_url"]:
-        for row, band in due_notifications(report, notified):
-            payload = {"event": "credential_expiry", "band": band, "days_left": row["days_left"],
-                       "credential": dict((k, row[k]) for k in ("project_id", "id", "alias", "kind", "environment",
-                                                                "status", "fingerprint", "expires")),
-                       "deployed_on": [d["host"] for d in row["deployed_on"] if d["current"]],
-                       "generated_at": report["generated_at"]}
-            entry = {"credential_id": row["id"], "band": band}
-            if not module.check_mode:
-                headers = dict(p["webhook_headers"])
-                headers["Content-Type"] = "application/json"
-                try:
-                    open_url(p["webhook_url"], data=json.dumps(payload), headers=headers, method="POST",
-                             validate_certs=p["webhook_validate_certs"], ca_path=p["webhook_ca_path"],
-                             timeout=15).read()
-                except Exception as exc:  # pylint: disable=broad-except
-                    errors.append("%s (band %s): %s" % (row["id"], band, exc))
-                    continue
-                notified.setdefault(row["id"], []).append(_band_key(band))
-            sent.append(entry)
-        if sent and not module.check_mode:
-            os.makedirs(os.path.dirname(os.path.abspath(state_path)), exist_ok=True)
-            _write(state_path, json.dumps(notified, indent=2, sort_keys=True) + "\n", 0o600)
-            changed = True
-    result = dict(changed=changed or bool(sent), html_path=html_path, json_path=json_path,
-                  summary=report["summary"], notifications=sent, report=report)
-    if errors:
-        module.fail_json(msg="The report was written, but %d webhook notification(s) failed and will be retried "
-                             "next run: %s" % (len(errors), "; ".join(errors)), **result)
-    module.exit_json(**result)
+            module.fail_json(msg="now=%r is not an ISO 8601 time" % p["now"])
+        if p["webhook_url"] and not p["webhook_url"].lower().startswith("https://"):
+            module.fail_json(msg="webhook_url must be an https:// URL, got %r" % p["webhook_url"].split("?")[0])
+        report = build_report(p["credentials"], deployments(p["rotation_state_dir"]), now, p["include_revoked"])
+        html_path = os.path.join(p["dest_dir"], "expiry-report.html")
+        json_path = os.path.join(p["dest_dir"], "expiry-report.json")
+        state_path = p["notify_state_path"] or os.path.join(p["dest_dir"], "notified.json")
+        changed = False
+        # The report is a snapshot: compare without its timestamp, so an unchanged fleet is not "changed".
+        html_text = render_html(report, p["title"])
+        json_text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+
+        def same(old, new):
+            if old is None:
+                return False
+            return old.replace(report["generated_at"], "") == new.replace(report["generated_at"], "") or \
+                _strip_stamp(old) == _strip_stamp(new)
+        if not module.check_mode:
+            os.makedirs(p["dest_dir"], exist_ok=True)
+            for path, text in ((html_path, html_text), (json_path, json_text)):
+                if not same(_read_text(path), text):
+                    _write(path, text)
+                    changed = True
+        notified = {}
+        raw = _read_text(state_path)
+        if raw:
+            try:
+                notified = json.loads(raw)
+            except ValueError:
+                module.fail_json(msg="notify_state_path %s is not JSON; fix or remove it" % state_path)
+        sent, errors = [], []
+        if p["webhook_url"]:
+            for row, band in due_notifications(report, notified):
+                payload = {"event": "credential_expiry", "band": band, "days_left": row["days_left"],
+                           "credential": dict((k, row[k]) for k in ("project_id", "id", "alias", "kind", "environment",
+                                                                    "status", "fingerprint", "expires")),
+                           "deployed_on": [d["host"] for d in row["deployed_on"] if d["current"]],
+                           "generated_at": report["generated_at"]}
+                entry = {"credential_id": row["id"], "band": band}
+                if not module.check_mode:
+                    headers = dict(p["webhook_headers"])
+                    headers["Content-Type"] = "application/json"
+                    try:
+                        open_url(p["webhook_url"], data=json.dumps(payload), headers=headers, method="POST",
+                                 validate_certs=p["webhook_validate_certs"], ca_path=p["webhook_ca_path"],
+                                 timeout=15).read()
+                    except Exception as exc:  # pylint: disable=broad-except
+                        errors.append("%s (band %s): %s" % (row["id"], band, exc))
+                        continue
+                    notified.setdefault(row["id"], []).append(_band_key(band))
+                sent.append(entry)
+            if sent and not module.check_mode:
+                os.makedirs(os.path.dirname(os.path.abspath(state_path)), exist_ok=True)
+                _write(state_path, json.dumps(notified, indent=2, sort_keys=True) + "\n", 0o600)
+                changed = True
+        result = dict(changed=changed or bool(sent), html_path=html_path, json_path=json_path,
+                      summary=report["summary"], notifications=sent, report=report)
+        if errors:
+            module.fail_json(msg="The report was written, but %d webhook notification(s) failed and will be retried "
+                                 "next run: %s" % (len(errors), "; ".join(errors)), **result)
+        module.exit_json(**result)
 
 
 def _strip_stamp(text):

@@ -175,6 +175,7 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import HANDLED_ERRORS, fail_with
 from ansible_collections.mcdev.credentials.plugins.module_utils.keyfiles import ensure_keystore
@@ -198,13 +199,14 @@ def main():
         supports_check_mode=True,
         add_file_common_args=True,
     )
-    if not crypto.HAS_CRYPTOGRAPHY:
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=str(crypto.CRYPTOGRAPHY_IMPORT_ERROR))
-    try:
-        result = ensure_keystore(module)
-    except HANDLED_ERRORS as error:
-        fail_with(module, error, dest_path=module.params["dest_path"])
-    module.exit_json(**result)
+    with unforeseen_errors(module, ("src_path", "certificate_path", "chain_path", "dest_path")):
+        if not crypto.HAS_CRYPTOGRAPHY:
+            module.fail_json(msg=missing_required_lib("cryptography"), exception=str(crypto.CRYPTOGRAPHY_IMPORT_ERROR))
+        try:
+            result = ensure_keystore(module)
+        except HANDLED_ERRORS as error:
+            fail_with(module, error, dest_path=module.params["dest_path"])
+        module.exit_json(**result)
 
 
 if __name__ == "__main__":

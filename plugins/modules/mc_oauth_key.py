@@ -263,6 +263,7 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import credential, devapi
 
 
@@ -276,7 +277,8 @@ def main():
         mutually_exclusive=constraints["mutually_exclusive"] + credential.mutually_exclusive("oauth"),
         required_together=constraints["required_together"],
     )
-    credential.run_module(module, "oauth", devapi)
+    with unforeseen_errors(module, ("csr_path", "csr_content", "key_store", "signing_key_path", "ca_path")):
+        credential.run_module(module, "oauth", devapi)
 
 
 if __name__ == "__main__":

@@ -178,6 +178,7 @@ import datetime
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
 from ansible_collections.mcdev.credentials.plugins.module_utils import revoke as _revoke
 
@@ -212,104 +213,105 @@ def main():
         supports_check_mode=True,
         **constraints
     )
-    params = module.params
+    with unforeseen_errors(module, ("signing_key_path", "ca_path")):
+        params = module.params
 
-    # The portal's confirmation, checked before anything else (check mode too).
-    if params["confirm"] != CONFIRM_WORD:
-        module.fail_json(
-            msg="Revocation is immediate and cannot be undone: set confirm to REVOKE (exactly, upper case) "
-                "to revoke; got %s. Nothing was called." % ("nothing" if params["confirm"] is None else "another value"),
-            revoked=[], api_calls=0)
-    try:
-        selector = _revoke.parse_selector(params["selector"])
-    except _revoke.SelectionError as exc:
-        module.fail_json(msg=exc.msg, revoked=[], api_calls=0)
-
-    missing = devapi.missing_requirement()
-    if missing:
-        module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
-
-    project_id = params["project_id"]
-    environment = params["environment"]
-    kind = params["kind"]
-    client = None
-    try:
-        client = devapi.client_from_params(params, module.warn)
-        credentials = client.list_credentials(project_id, environment=environment, kind=kind)
-        now = datetime.datetime.now(datetime.timezone.utc)
-        targets, already, missing_refs = _revoke.select(
-            credentials, ids=params["credential_id"], aliases=params["alias"],
-            fingerprints=params["fingerprint"], selector=selector, now=now)
-        if missing_refs:
-            # An id may exist outside this environment/kind: say so, rather than "not found".
-            details = []
-            for option, value in missing_refs:
-                where = ""
-                if option == "credential_id":
-                    try:
-                        other = client.get_credential(project_id, value)
-                        where = " (it is a %s %s credential, not %s %s)" % (
-                            (other.environment or "?").lower(), other.kind or other.type, environment, kind)
-                    except devapi.DevApiError as exc:
-                        if exc.status not in (400, 404):
-                            raise
-                details.append("%s %s%s" % (option, value, where))
-            _fail(module, client,
-                  "No %s credential of project %s in %s matches %s; nothing was revoked"
-                  % (kind, project_id, environment, ", ".join(details)))
-        scope = "project %s %s" % (project_id, environment)
+        # The portal's confirmation, checked before anything else (check mode too).
+        if params["confirm"] != CONFIRM_WORD:
+            module.fail_json(
+                msg="Revocation is immediate and cannot be undone: set confirm to REVOKE (exactly, upper case) "
+                    "to revoke; got %s. Nothing was called." % ("nothing" if params["confirm"] is None else "another value"),
+                revoked=[], api_calls=0)
         try:
-            _revoke.check_guards(credentials, targets, params["in_use_fingerprints"], params["force_last"],
-                                 params["ignore_in_use"], now=now, scope=scope)
-        except _revoke.RevokeRefused as exc:
-            _fail(module, client, exc.msg, refused=[c.to_dict() for c in exc.credentials], reason=exc.reason)
+            selector = _revoke.parse_selector(params["selector"])
+        except _revoke.SelectionError as exc:
+            module.fail_json(msg=exc.msg, revoked=[], api_calls=0)
 
-        diff = _revoke.status_diff(targets)
-        revoked = []
-        if module.check_mode:
-            for cred in targets:
-                predicted = cred.to_dict()
-                predicted["status"] = _revoke.REVOKED
-                revoked.append(predicted)
-        else:
-            for cred in targets:
-                try:
-                    after = client.revoke_credential(project_id, cred.id)
-                except devapi.DevApiError as exc:
-                    fail = exc.to_fail_kwargs()
-                    if revoked:
-                        fail["msg"] += " Already revoked in this run: %s." % ", ".join(r["id"] for r in revoked)
-                    _fail(module, client, revoked=revoked, **fail)
-                record = after.to_dict()
-                if (record.get("status") or "").upper() != _revoke.REVOKED:
-                    _fail(module, client,
-                          "The API answered the revocation of %s with status %s instead of REVOKED"
-                          % (_revoke.describe(cred), record.get("status")), revoked=revoked)
-                revoked.append(record)
-        going = set(str(c.id) for c in targets)
-        remaining = [str(c.id) for c in credentials if _revoke.is_active(c, now) and str(c.id) not in going]
-        result = dict(
-            changed=bool(targets),
-            revoked=revoked,
-            already_revoked=[str(c.id) for c in already],
-            remaining_active=remaining,
-            api_calls=client.call_count,
-        )
-        if targets:
-            verb = "Would revoke" if module.check_mode else "Revoked"
-            result["msg"] = "%s %s" % (verb, ", ".join(_revoke.describe(c) for c in targets))
-        else:
-            result["msg"] = "Nothing to revoke%s" % (
-                " (already revoked: %s)" % ", ".join(result["already_revoked"]) if already else "")
-        if module._diff:
-            result["diff"] = diff
-        module.exit_json(**result)
-    except devapi.DevApiError as exc:
-        fail = exc.to_fail_kwargs()
-        _fail(module, client, **fail)
-    finally:
-        if client is not None:
-            client.close()
+        missing = devapi.missing_requirement()
+        if missing:
+            module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
+
+        project_id = params["project_id"]
+        environment = params["environment"]
+        kind = params["kind"]
+        client = None
+        try:
+            client = devapi.client_from_params(params, module.warn)
+            credentials = client.list_credentials(project_id, environment=environment, kind=kind)
+            now = datetime.datetime.now(datetime.timezone.utc)
+            targets, already, missing_refs = _revoke.select(
+                credentials, ids=params["credential_id"], aliases=params["alias"],
+                fingerprints=params["fingerprint"], selector=selector, now=now)
+            if missing_refs:
+                # An id may exist outside this environment/kind: say so, rather than "not found".
+                details = []
+                for option, value in missing_refs:
+                    where = ""
+                    if option == "credential_id":
+                        try:
+                            other = client.get_credential(project_id, value)
+                            where = " (it is a %s %s credential, not %s %s)" % (
+                                (other.environment or "?").lower(), other.kind or other.type, environment, kind)
+                        except devapi.DevApiError as exc:
+                            if exc.status not in (400, 404):
+                                raise
+                    details.append("%s %s%s" % (option, value, where))
+                _fail(module, client,
+                      "No %s credential of project %s in %s matches %s; nothing was revoked"
+                      % (kind, project_id, environment, ", ".join(details)))
+            scope = "project %s %s" % (project_id, environment)
+            try:
+                _revoke.check_guards(credentials, targets, params["in_use_fingerprints"], params["force_last"],
+                                     params["ignore_in_use"], now=now, scope=scope)
+            except _revoke.RevokeRefused as exc:
+                _fail(module, client, exc.msg, refused=[c.to_dict() for c in exc.credentials], reason=exc.reason)
+
+            diff = _revoke.status_diff(targets)
+            revoked = []
+            if module.check_mode:
+                for cred in targets:
+                    predicted = cred.to_dict()
+                    predicted["status"] = _revoke.REVOKED
+                    revoked.append(predicted)
+            else:
+                for cred in targets:
+                    try:
+                        after = client.revoke_credential(project_id, cred.id)
+                    except devapi.DevApiError as exc:
+                        fail = exc.to_fail_kwargs()
+                        if revoked:
+                            fail["msg"] += " Already revoked in this run: %s." % ", ".join(r["id"] for r in revoked)
+                        _fail(module, client, revoked=revoked, **fail)
+                    record = after.to_dict()
+                    if (record.get("status") or "").upper() != _revoke.REVOKED:
+                        _fail(module, client,
+                              "The API answered the revocation of %s with status %s instead of REVOKED"
+                              % (_revoke.describe(cred), record.get("status")), revoked=revoked)
+                    revoked.append(record)
+            going = set(str(c.id) for c in targets)
+            remaining = [str(c.id) for c in credentials if _revoke.is_active(c, now) and str(c.id) not in going]
+            result = dict(
+                changed=bool(targets),
+                revoked=revoked,
+                already_revoked=[str(c.id) for c in already],
+                remaining_active=remaining,
+                api_calls=client.call_count,
+            )
+            if targets:
+                verb = "Would revoke" if module.check_mode else "Revoked"
+                result["msg"] = "%s %s" % (verb, ", ".join(_revoke.describe(c) for c in targets))
+            else:
+                result["msg"] = "Nothing to revoke%s" % (
+                    " (already revoked: %s)" % ", ".join(result["already_revoked"]) if already else "")
+            if module._diff:
+                result["diff"] = diff
+            module.exit_json(**result)
+        except devapi.DevApiError as exc:
+            fail = exc.to_fail_kwargs()
+            _fail(module, client, **fail)
+        finally:
+            if client is not None:
+                client.close()
 
 
 if __name__ == "__main__":

@@ -296,6 +296,7 @@ from dataclasses import replace
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
 
@@ -511,39 +512,40 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
                            **devapi.connection_constraints())
-    p = module.params
-    try:
-        now = inv.parse_time(p["now"]) if p["now"] else _utcnow()
-    except ValueError:
-        module.fail_json(msg="now=%r is not an ISO 8601 time (for example 2026-01-31T12:00:00Z)" % p["now"])
-    for option in ("lead_days", "soak_hours", "backoff_base_minutes", "backoff_max_hours", "lock_ttl_minutes"):
-        if p[option] < 0:
-            module.fail_json(msg="%s must not be negative, got %s" % (option, p[option]))
-    if p["max_attempts"] < 1:
-        module.fail_json(msg="max_attempts must be at least 1, got %s" % p["max_attempts"])
-    if not p["name"] or "/" in p["name"]:
-        module.fail_json(msg="name %r must be a folder name without '/'" % p["name"])
-    if p["phase"] == "plan" and p["rollout"]:
-        problems = inv.rollout_problems(p["kind"], **p["rollout"])
-        if problems:
-            module.fail_json(msg=" ".join(problems))
-    ctl = Controller(p["state_dir"], p["project_id"], p["environment"], p["kind"], p["name"],
-                     p["key_store_password"])
-    try:
-        if p["phase"] in ("plan", "record"):
-            result = _plan_phase(module, p, ctl, now)
-        elif p["phase"] == "failed":
-            result = _failed(module, p, ctl, now)
-        else:
-            result = _release(module, p, ctl, now)
-    except (PlanFailure, inv.LedgerError) as exc:
-        module.fail_json(msg=str(exc))
-    except ValueError as exc:
-        module.fail_json(msg="The rotation cannot be planned: %s" % exc)
-    failed = result.pop("_fail", None)
-    if failed:
-        module.fail_json(msg=failed, **result)
-    module.exit_json(**result)
+    with unforeseen_errors(module, ("state_dir", "signing_key_path", "ca_path")):
+        p = module.params
+        try:
+            now = inv.parse_time(p["now"]) if p["now"] else _utcnow()
+        except ValueError:
+            module.fail_json(msg="now=%r is not an ISO 8601 time (for example 2026-01-31T12:00:00Z)" % p["now"])
+        for option in ("lead_days", "soak_hours", "backoff_base_minutes", "backoff_max_hours", "lock_ttl_minutes"):
+            if p[option] < 0:
+                module.fail_json(msg="%s must not be negative, got %s" % (option, p[option]))
+        if p["max_attempts"] < 1:
+            module.fail_json(msg="max_attempts must be at least 1, got %s" % p["max_attempts"])
+        if not p["name"] or "/" in p["name"]:
+            module.fail_json(msg="name %r must be a folder name without '/'" % p["name"])
+        if p["phase"] == "plan" and p["rollout"]:
+            problems = inv.rollout_problems(p["kind"], **p["rollout"])
+            if problems:
+                module.fail_json(msg=" ".join(problems))
+        ctl = Controller(p["state_dir"], p["project_id"], p["environment"], p["kind"], p["name"],
+                         p["key_store_password"])
+        try:
+            if p["phase"] in ("plan", "record"):
+                result = _plan_phase(module, p, ctl, now)
+            elif p["phase"] == "failed":
+                result = _failed(module, p, ctl, now)
+            else:
+                result = _release(module, p, ctl, now)
+        except (PlanFailure, inv.LedgerError) as exc:
+            module.fail_json(msg=str(exc))
+        except ValueError as exc:
+            module.fail_json(msg="The rotation cannot be planned: %s" % exc)
+        failed = result.pop("_fail", None)
+        if failed:
+            module.fail_json(msg=failed, **result)
+        module.exit_json(**result)
 
 
 def _plan_phase(module, p, ctl, now):

@@ -382,6 +382,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 # verify.py imports only what every probe needs; each probe kind imports its own libraries when it runs.
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import verify as _verify
 from ansible_collections.mcdev.credentials.plugins.module_utils.verify_options import (
     PROBE_REQUIRED_IF,
@@ -441,30 +442,31 @@ def main():
         required_if=PROBE_REQUIRED_IF,
         supports_check_mode=True,
     )
-    params = module.params
-    missing = _verify.missing_libraries(params["kind"])
-    if missing:
-        name, error = missing[0]
-        module.fail_json(msg=missing_required_lib(name), exception=str(error))
-    if timeout_problem(params["timeout"]):
-        module.fail_json(msg=timeout_problem(params["timeout"]))
-    if params["record"]:
-        # A bad record target fails before anything is sent.
-        from ansible_collections.mcdev.credentials.plugins.module_utils import deploy as _deploy
+    with unforeseen_errors(module, ("pkcs12_path", "private_key_path", "certificate_path", "ca_path")):
+        params = module.params
+        missing = _verify.missing_libraries(params["kind"])
+        if missing:
+            name, error = missing[0]
+            module.fail_json(msg=missing_required_lib(name), exception=str(error))
+        if timeout_problem(params["timeout"]):
+            module.fail_json(msg=timeout_problem(params["timeout"]))
+        if params["record"]:
+            # A bad record target fails before anything is sent.
+            from ansible_collections.mcdev.credentials.plugins.module_utils import deploy as _deploy
 
-        rec = params["record"]
-        try:
-            _deploy.check_record_target(rec["path"], rec["name"], rec["credential_id"])
-        except _deploy.DeployError as exc:
-            module.fail_json(msg="record: %s" % exc)
+            rec = params["record"]
+            try:
+                _deploy.check_record_target(rec["path"], rec["name"], rec["credential_id"])
+            except _deploy.DeployError as exc:
+                module.fail_json(msg="record: %s" % exc)
 
-    result = _verify.run_probe(params, tmpdir=module.tmpdir)
-    result["changed"] = False
-    if not result["success"] and (params["fail_on_error"] or result["cause"] == "invalid_input"):
-        module.fail_json(**result)
-    if result["success"] and params["record"]:
-        _record(module, result)
-    module.exit_json(**result)
+        result = _verify.run_probe(params, tmpdir=module.tmpdir)
+        result["changed"] = False
+        if not result["success"] and (params["fail_on_error"] or result["cause"] == "invalid_input"):
+            module.fail_json(**result)
+        if result["success"] and params["record"]:
+            _record(module, result)
+        module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -10,9 +10,12 @@ import threading
 import time
 import uuid
 
+import unicodedata
+
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
@@ -65,6 +68,49 @@ def key_description(public_key):
         return "EC", public_key.curve.name
     return type(public_key).__name__, None
 
+
+
+# Signature algorithm OIDs by the names the CSR requirements page uses (and a few it does not list).
+SIGNATURE_ALGORITHM_NAMES = {
+    "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
+    "1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
+    "1.2.840.113549.1.1.12": "sha384WithRSAEncryption",
+    "1.2.840.113549.1.1.13": "sha512WithRSAEncryption",
+    "1.2.840.113549.1.1.10": "RSASSA-PSS",
+    "1.2.840.10045.4.1": "ecdsa-with-SHA1",
+    "1.2.840.10045.4.3.2": "ecdsa-with-SHA256",
+    "1.2.840.10045.4.3.3": "ecdsa-with-SHA384",
+    "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
+}
+
+
+def _self_signature_holds(csr, public_key, algorithm):
+    """Verify the CSR's own signature; SHA-1 by hand, since cryptography's check refuses SHA-1 outright."""
+    if "SHA1" not in algorithm.upper().replace("-", ""):
+        return csr.is_signature_valid
+    try:
+        if isinstance(public_key, rsa.RSAPublicKey):
+            public_key.verify(csr.signature, csr.tbs_certrequest_bytes, padding.PKCS1v15(), hashes.SHA1())
+        else:
+            public_key.verify(csr.signature, csr.tbs_certrequest_bytes, ec.ECDSA(hashes.SHA1()))
+    except (InvalidSignature, TypeError, ValueError):
+        return False
+    return True
+
+
+def _not_for_client_auth(certificate):
+    """Why a certificate is not for TLS client authentication, or an empty string."""
+    extensions = {ext.oid.dotted_string: ext.value for ext in certificate.extensions}
+    constraints = extensions.get("2.5.29.19")
+    if constraints is not None and constraints.ca:
+        return "it is a CA certificate"
+    usage = extensions.get("2.5.29.15")
+    if usage is not None and not usage.digital_signature:
+        return "keyUsage does not allow digitalSignature"
+    purposes = extensions.get("2.5.29.37")
+    if purposes is not None and not {p.dotted_string for p in purposes} & {"1.3.6.1.5.5.7.3.2", "2.5.29.37.0"}:
+        return "extendedKeyUsage does not include clientAuth"
+    return ""
 
 class Portal:  # pylint: disable=too-many-public-methods
     """All state-changing and reading operations, with the portal's rules."""
@@ -310,18 +356,19 @@ class Portal:  # pylint: disable=too-many-public-methods
         except (ValueError, UnicodeEncodeError) as error:
             raise invalid_csr("The CSR could not be parsed as a PEM PKCS#10 request: %s" % error) from error
         try:
-            signature_ok = csr.is_signature_valid
-            hash_algorithm = csr.signature_hash_algorithm
+            algorithm = SIGNATURE_ALGORITHM_NAMES.get(csr.signature_algorithm_oid.dotted_string,
+                                                      csr.signature_algorithm_oid.dotted_string)
             public_key = csr.public_key()
+            subject = csr.subject
         except Exception as error:  # pylint: disable=broad-exception-caught
-            # cryptography raises several types for exotic keys/algorithms; all mean "not acceptable".
-            raise invalid_csr("The CSR uses an unsupported key or signature algorithm: %s" % error) from error
-        if not signature_ok:
+            # cryptography raises several types for exotic keys/algorithms or malformed names; all mean "not acceptable".
+            raise invalid_csr("The CSR uses an unsupported key, signature algorithm or subject encoding") from error
+        if algorithm not in self._rules["csr_signature_algorithms"]:
+            raise invalid_csr("The CSR signature algorithm %s is not allowed" % algorithm)
+        if not _self_signature_holds(csr, public_key, algorithm):
             raise invalid_csr("The CSR signature is not valid")
-        if hash_algorithm is None or hash_algorithm.name not in self._rules["csr_signature_hashes"]:
-            raise invalid_csr("The CSR signature algorithm is not allowed")
         self._check_key(public_key, kind, invalid_csr)
-        self._check_subject(csr.subject, kind, environment, invalid_csr)
+        self._check_subject(subject, kind, environment, invalid_csr)
         return csr
 
     def _check_key(self, public_key, kind, error):
@@ -340,6 +387,11 @@ class Portal:  # pylint: disable=too-many-public-methods
         return key_type
 
     def _check_subject(self, subject, kind, environment, error):
+        for attribute in subject:
+            text = str(attribute.value)
+            if any(unicodedata.category(char) in ("Cc", "Cf") for char in text):
+                raise error("The subject attribute %s contains control or formatting characters"
+                            % attribute.oid.dotted_string)
         common_names = subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         if not common_names or not str(common_names[0].value).strip():
             raise error("The subject DN must contain a CN")
@@ -375,6 +427,11 @@ class Portal:  # pylint: disable=too-many-public-methods
         except (ValueError, TypeError) as error:
             raise bad_request("unsupported certificate key") from error
         self._check_key(public_key, "mtls", bad_request)
+        if self._rules["require_client_auth_usage"]:
+            unusable = _not_for_client_auth(certificate)
+            if unusable:
+                raise ApiError(400, "INVALID_CERTIFICATE_USAGE", "The certificate cannot be used as an mTLS client "
+                               "certificate: %s" % unusable)
         # Uploaded certificates were named by another CA: only CN presence and length apply.
         common_names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         if not common_names or len(str(common_names[0].value)) > self._rules["cn_max_length"]:

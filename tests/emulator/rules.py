@@ -16,7 +16,11 @@ DEFAULT_RULES = {
     "rsa_min_bits": 2048,
     # CSR requirements page: CN required; mTLS CN <= 64 chars and not a URL.
     "cn_max_length": 64,
-    "csr_signature_hashes": ["sha1", "sha256", "sha512"],
+    # CSR requirements page: the signature algorithms listed, by name (RSA-PSS, SHA-384 and the rest are not).
+    "csr_signature_algorithms": ["sha1WithRSAEncryption", "sha256WithRSAEncryption", "sha512WithRSAEncryption",
+                                 "ecdsa-with-SHA1", "ecdsa-with-SHA256", "ecdsa-with-SHA512"],
+    # Uploaded mTLS certificates must be usable by a TLS client (keyUsage, extendedKeyUsage, not a CA).
+    "require_client_auth_usage": True,
     # mTLS Sandbox CSR: [unique string]-Client-[ENV]-[CID]; ENV=MTF, CID or 000000.
     "mtls_cn_patterns": {
         "SANDBOX": r"^[A-Za-z0-9._]+(-[A-Za-z0-9._]+)*-Client-MTF-([0-9A-Za-z]+)$",

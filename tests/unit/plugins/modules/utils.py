@@ -30,15 +30,19 @@ except ImportError:  # ansible-core <= 2.18
             basic._ANSIBLE_ARGS = old
 
 
-class ModuleExit(Exception):
-    """The module called exit_json; .result holds what it returned."""
+class ModuleExit(BaseException):
+    """The module called exit_json; .result holds what it returned.
+
+    BaseException, like the SystemExit the real exit_json raises, so that a module's last-resort
+    handler (errors.unforeseen_errors) lets it through.
+    """
 
     def __init__(self, result):
         super().__init__(result)
         self.result = result
 
 
-class ModuleFail(Exception):
+class ModuleFail(BaseException):
     """The module called fail_json; .result holds what it returned (msg included)."""
 
     def __init__(self, result):
