@@ -10,12 +10,15 @@ message says what to change.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
 import hashlib
 import ipaddress
 import re
 import time
 import unicodedata
+import warnings
 from dataclasses import dataclass, field
 
 try:
@@ -478,7 +481,10 @@ def _x509_name(pairs):
 
 def name_pairs(name):
     """[(short name, value)] of an x509.Name in encoding order."""
-    return [(_SHORT_NAME_BY_OID.get(attr.oid.dotted_string, attr.oid.dotted_string), attr.value) for attr in name]
+    with warnings.catch_warnings():
+        # cryptography warns of an over-long CN on every read; check_profile refuses it with a sentence.
+        warnings.simplefilter("ignore", UserWarning)
+        return [(_SHORT_NAME_BY_OID.get(attr.oid.dotted_string, attr.oid.dotted_string), attr.value) for attr in name]
 
 
 def common_name(pairs):
@@ -585,20 +591,38 @@ def name_der_problem(data, start, end):
 
 
 def _tbs_names(tbs, certificate):
-    """[(label, start, end)] of the Names in a TBSCertificate (issuer, subject) or CertificationRequestInfo."""
+    """[(label, start, end)] of the Names in a TBSCertificate (subject, issuer) or CertificationRequestInfo."""
     _tag, start, end = _der_header(tbs, 0, len(tbs))
     children = _der_children(tbs, start, end)
     if not certificate:
         return [("subject", children[1][1], children[1][2])]
     if children and children[0][0] == 0xA0:  # [0] EXPLICIT version
         children = children[1:]
-    return [("issuer", children[2][1], children[2][2]), ("subject", children[4][1], children[4][2])]
+    return [("subject", children[4][1], children[4][2]), ("issuer", children[2][1], children[2][2])]
 
 
 def names_problem(obj):
     """Why the subject (and a certificate's issuer) is not clean text, as a sentence part, or None."""
     certificate = hasattr(obj, "tbs_certificate_bytes")
-    tbs = obj.tbs_certificate_bytes if certificate else obj.tbs_certrequest_bytes
+    return _tbs_names_problem(obj.tbs_certificate_bytes if certificate else obj.tbs_certrequest_bytes, certificate)
+
+
+def _signed_der_names_problem(data, certificate):
+    """names_problem for the raw bytes (PEM or DER) of a file cryptography would not load at all."""
+    try:
+        if data.lstrip().startswith(b"-----BEGIN"):
+            body = b"".join(line for line in data.strip().splitlines()[1:] if not line.startswith(b"-----"))
+            data = base64.b64decode(body)
+        _tag, start, end = _der_header(data, 0, len(data))
+        _tag, tbs_start, tbs_end = _der_header(data, start, end)
+        tbs = data[start:tbs_end]
+    except (ValueError, binascii.Error):
+        return None
+    del tbs_start
+    return _tbs_names_problem(tbs, certificate)
+
+
+def _tbs_names_problem(tbs, certificate):
     try:
         names = _tbs_names(tbs, certificate)
     except (ValueError, IndexError):
@@ -700,9 +724,16 @@ def load_csr(data, source="the CSR file"):
         else:
             csr = x509.load_der_x509_csr(data)
     except ValueError as exc:
+        problem = _signed_der_names_problem(data, certificate=False)
+        if problem:
+            raise CryptoError("%s: the CSR's %s; %s" % (source, problem, _NEW_CSR)) from exc
         raise CryptoError("%s is not a readable CSR (PEM or DER PKCS#10); replace or remove it" % source) from exc
-    _check_readable(csr, source, "CSR", "make a new CSR (mc_csr, or openssl req -new)")
+    _check_readable(csr, source, "CSR", _NEW_CSR)
     return csr
+
+
+_NEW_CSR = "make a new CSR (mc_csr, or openssl req -new)"
+_AS_ISSUED = "replace the file with the certificate as issued"
 
 
 def _check_readable(obj, source, what, fix):
@@ -721,7 +752,9 @@ def _check_readable(obj, source, what, fix):
         parts += [("issuer", lambda: obj.issuer), ("validity", lambda: obj.not_valid_after_utc)]
     for part, read in parts:
         try:
-            read()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # over-long names: the profile check names them
+                read()
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # Any library error here means one thing to the user: this part of the file cannot be used.
             raise CryptoError("%s: the %s's %s cannot be read (malformed, or of a type this module does not know); "
@@ -891,12 +924,15 @@ def check_csr_for_profile(csr, profile):
     if not csr_signature_valid(csr):
         raise CryptoError("the CSR's signature does not verify against its own public key (it was changed after "
                           "signing, or signed with another key); make a new CSR")
-    warnings = []
+    notes = []
     if oid in _SHA1_SIGNATURES:
-        warnings.append("the CSR is signed with %s: Mastercard takes it, but SHA-1 is a weak hash; make the next CSR "
+        notes.append("the CSR is signed with %s: Mastercard takes it, but SHA-1 is a weak hash; make the next CSR "
                         "with SHA-256 (mc_csr does, as does openssl req -new -sha256)" % signature_algorithm_label(oid))
-    check_profile(profile, csr.public_key(), name_pairs(csr.subject), from_csr=True)
-    return warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # an over-long CN: check_profile refuses it
+        pairs = name_pairs(csr.subject)
+    check_profile(profile, csr.public_key(), pairs, from_csr=True)
+    return notes
 
 
 # ----------------------------------------------------------------------- renewal
@@ -953,10 +989,13 @@ def load_certificates(data, source="the certificate file"):
         else:
             certificates = [x509.load_der_x509_certificate(data)]
     except ValueError as exc:
+        problem = _signed_der_names_problem(data, certificate=True)
+        if problem:
+            raise CryptoError("%s: the certificate's %s; %s" % (source, problem, _AS_ISSUED)) from exc
         raise CryptoError("%s is not a readable certificate (PEM or DER X.509); check the file" % source) from exc
     for index, cert in enumerate(certificates):
         what = "certificate" if len(certificates) == 1 else "certificate %d of %d" % (index + 1, len(certificates))
-        _check_readable(cert, source, what, "replace the file with the certificate as issued")
+        _check_readable(cert, source, what, _AS_ISSUED)
     return certificates
 
 
@@ -1054,10 +1093,6 @@ def validity_problem(cert, now=None):
     return None
 
 
-def _is_self_issued(cert):
-    return cert.issuer == cert.subject and certificate_signed_by(cert, cert)
-
-
 def chain_problem(certificates, trusted=None):
     """Why ``certificates`` (leaf first) are not an ordered chain ending at a trusted CA, or None.
 
@@ -1082,7 +1117,8 @@ def chain_problem(certificates, trusted=None):
         return ("the chain ends at %s, issued by %s, which is none of the CAs given as trusted; add the issuing "
                 "CA's certificate, or use a certificate from a CA Mastercard trusts"
                 % (label(len(certificates) - 1), last.issuer.rfc4514_string()))
-    if len(certificates) == 1 and _is_self_issued(last):
+    # Issuer equal to subject is self-issued whether or not its signature still verifies.
+    if len(certificates) == 1 and last.issuer == last.subject:
         return ("the certificate (%s) is self-signed; Mastercard takes certificates issued by its CA or a CA it "
                 "trusts" % last.subject.rfc4514_string())
     return None

@@ -212,6 +212,7 @@ def ensure_keystore(module):
     friendly_name = params.get("friendly_name") or source.friendly_name
     if fmt != "pkcs12":
         certificate, chain, friendly_name = None, [], None
+    warnings = packing_warnings(certificate, chain)
 
     wanted = {
         "format": fmt,
@@ -242,7 +243,28 @@ def ensure_keystore(module):
         result["certificate"] = crypto.certificate_info(certificate)
     if module._diff:
         result["diff"] = {"before": before, "after": wanted}
+    if warnings:
+        result["warnings"] = warnings
     return result
+
+
+def packing_warnings(certificate, chain):
+    """What is wrong with a certificate going into a keystore: packed anyway (a keystore can be made ahead
+    of time, or for another use), but said, since an mTLS client would fail with it."""
+    if certificate is None:
+        return []
+    subject = certificate.subject.rfc4514_string()
+    warnings = []
+    invalid = crypto.validity_problem(certificate)
+    if invalid:
+        warnings.append("the certificate (%s) %s" % (subject, invalid))
+    unfit = crypto.client_use_problems(certificate)
+    if unfit:
+        warnings.append("the certificate (%s) is not an mTLS client certificate: %s" % (subject, "; ".join(unfit)))
+    broken = crypto.chain_problem([certificate] + list(chain)) if chain else None
+    if broken:
+        warnings.append("chain_path: %s" % broken)
+    return warnings
 
 
 def _same_file(first, second):

@@ -114,6 +114,7 @@ class Material(object):
         self.certificate = certificate
         self.chain = list(chain or [])
         self.source = source
+        self.inputs = ""  # the options it came from, e.g. "private_key_path and certificate_path"
 
     @property
     def fingerprint(self):
@@ -261,7 +262,12 @@ def load_material(pkcs12_path=None, pkcs12_password=None, certificate_path=None,
             "invalid_input",
             "mtls needs the client certificate: set certificate_path, or use a pkcs12_path that contains it",
         )
-    return Material(key, certificate, chain, source)
+    material = Material(key, certificate, chain, source)
+    # Which options a mismatch is about, for the message.
+    material.inputs = " and ".join(name for name, value in (("pkcs12_path", pkcs12_path),
+                                                            ("private_key_path", private_key_path),
+                                                            ("certificate_path", certificate_path)) if value)
+    return material
 
 
 def local_checks(material, now, expected_fingerprint=None):
@@ -271,8 +277,9 @@ def local_checks(material, now, expected_fingerprint=None):
         if not material.key_matches():
             raise VerifyError(
                 "key_mismatch",
-                "The private key does not belong to the certificate %s (key/certificate mismatch)"
-                % material.fingerprint,
+                "The private key does not belong to the certificate %s (key/certificate mismatch); check that %s "
+                "hold the key and the certificate issued for it" % (material.fingerprint,
+                                                                   material.inputs or "the inputs"),
             )
         if now > cert.not_valid_after_utc:
             raise VerifyError(

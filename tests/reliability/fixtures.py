@@ -73,6 +73,7 @@ def build(directory, emulator_info=None):
         "huge": b"A" * (24 * 1024 * 1024),
         "json_not_pem": b'{"privateKey": "nope"}\n',
     }
+    files.update(_content_fixtures(rsa_key, emulator_info))
     paths = {}
     for name, data in files.items():
         path = os.path.join(directory, name)
@@ -83,3 +84,30 @@ def build(directory, emulator_info=None):
     if emulator_info:
         paths["emulator_ca"] = emulator_info["ca_path"]
     return paths
+
+
+def _content_fixtures(rsa_key, emulator_info):
+    """CSRs and certificates whose content is wrong though their form is right (issue: content checks)."""
+    from ansible_collections.mcdev.credentials.tests.unit import content_cases as cases  # pylint: disable=import-outside-toplevel
+    out = {
+        "csr_cn_escape": cases.bad_subject_csr(rsa_key, ("", "CN", cases.UTF8, b"rel\x1b[2Jx", "")),
+        "csr_o_nul": cases.bad_subject_csr(rsa_key, ("", "O", cases.UTF8, b"Pay\x00ments", "")),
+        "csr_cn_bad_utf8": cases.bad_subject_csr(rsa_key, ("", "CN", cases.UTF8, b"rel\xff", "")),
+        "csr_cn_printable_at": cases.bad_subject_csr(rsa_key, ("", "CN", cases.PRINTABLE, b"rel@x", "")),
+        "csr_pss": cases.signed_csr(rsa_key, pss=True),
+        "csr_sha384": cases.signed_csr(rsa_key, algorithm=hashes.SHA384()),
+        "csr_cn_65": cases.signed_csr(rsa_key, common_name="k" * 65),
+        "cert_self_signed_client": cases.pem_chain(cases.certificate(rsa_key, "1700000000-Client-MTF-000000")),
+    }
+    leaf, mid, root, _key = cases.chain_of_three()
+    out["cert_chain_reversed"] = cases.pem_chain(leaf, root, mid)
+    if emulator_info and emulator_info.get("external_ca_path"):
+        with open(emulator_info["external_ca_path"], "rb") as handle:
+            ca_cert = x509.load_pem_x509_certificate(handle.read())
+        with open(emulator_info["external_ca_key_path"], "rb") as handle:
+            ca_key = serialization.load_pem_private_key(handle.read(), None)
+        for case_id, options, _expect in cases.UNFIT_FOR_CLIENT:
+            cert = cases.certificate(ec.generate_private_key(ec.SECP256R1()), "rel-" + case_id, issuer_key=ca_key,
+                                     issuer_name=ca_cert.subject, **options)
+            out["cert_" + case_id.replace("-", "_")] = cases.pem_chain(cert)
+    return {name: text.encode("ascii") for name, text in out.items()}

@@ -340,3 +340,51 @@ def test_oauth1_probe_accepts_active_project_keys_only(emulator, devapi):
     response = devapi.signed("GET", emulator.info["oauth1_ping_url"], consumer_key=credential["consumerKey"],
                              signing_key=key)
     assert reason(response) == (401, "Gateway", "INVALID_CONSUMER_KEY")
+
+
+# --- content rules, the same cases the collection refuses locally (tests/unit/content_cases.py) ----------
+
+def _content_cases():
+    from ansible_collections.mcdev.credentials.tests.unit import content_cases  # pylint: disable=import-outside-toplevel
+    return content_cases
+
+
+@pytest.mark.parametrize("index", range(0, 60, 3))
+def test_csr_subject_that_is_not_clean_text_is_invalid(devapi, index):
+    cases = _content_cases()
+    case = cases.BAD_SUBJECTS[index % len(cases.BAD_SUBJECTS)]
+    csr = cases.bad_subject_csr(new_key(), case)
+    response = devapi.call("POST", "/credentials", {"type": "SIGNING", "environment": "SANDBOX", "alias": "txt",
+                                                    "csr": csr})
+    assert reason(response) == (400, "DEVELOPERS_PLATFORM", "INVALID_CSR"), case[0]
+
+
+def test_csr_signature_algorithms_follow_the_list(devapi):
+    from cryptography.hazmat.primitives import hashes  # pylint: disable=import-outside-toplevel
+    cases = _content_cases()
+    key = new_key()
+    refused = [cases.signed_csr(key, pss=True), cases.signed_csr(key, algorithm=hashes.SHA384())]
+    for csr in refused:
+        response = devapi.call("POST", "/credentials", {"type": "SIGNING", "environment": "SANDBOX", "alias": "alg",
+                                                        "csr": csr})
+        assert reason(response) == (400, "DEVELOPERS_PLATFORM", "INVALID_CSR")
+        assert "signature algorithm" in response.json()["Errors"]["Error"][0]["Description"]
+    # SHA-1 is on the list, and its signature is verified, not refused as unverifiable.
+    sha1 = cases.openssl_csr(key, "sha1", "alg-sha1")
+    devapi.create({"type": "SIGNING", "environment": "SANDBOX", "alias": "alg-sha1", "csr": sha1})
+
+
+def test_uploaded_certificate_must_be_for_client_auth(emulator, make_devapi):
+    cases = _content_cases()
+    api = make_devapi("MTLS")
+    ca_key, ca_cert = external_ca(emulator)
+    for case_id, options, _expect in cases.UNFIT_FOR_CLIENT:
+        cert = cases.certificate(new_key(), "upload-%s" % case_id, issuer_key=ca_key, issuer_name=ca_cert.subject,
+                                 **options)
+        response = api.call("POST", "/credentials", {"type": "MTLS", "environment": "PRODUCTION", "alias": case_id,
+                                                     "certificate": pem_of(cert)})
+        assert reason(response)[2] == "INVALID_CERTIFICATE_USAGE", case_id
+    for case_id, options in cases.FIT_FOR_CLIENT:
+        cert = cases.certificate(new_key(), "upload-%s" % case_id, issuer_key=ca_key, issuer_name=ca_cert.subject,
+                                 **options)
+        api.create({"type": "MTLS", "environment": "PRODUCTION", "alias": case_id, "certificate": pem_of(cert)})

@@ -64,12 +64,20 @@ def _fail_json(self, msg, **kwargs):
 def run_module(module, args, check_mode=False, diff=False):
     """Run module.main() with args; return the result, or raise ModuleFail carrying it."""
     full_args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    warned = []  # module.warn(), which the real exit_json reports as the result's warnings
+
+    def _warn(self, warning):
+        warned.append(warning)
+
     with mock.patch.object(basic.AnsibleModule, "exit_json", _exit_json), \
             mock.patch.object(basic.AnsibleModule, "fail_json", _fail_json), \
+            mock.patch.object(basic.AnsibleModule, "warn", _warn), \
             patch_module_args(full_args):
         try:
             module.main()
         except ModuleExit as done:
+            if warned:
+                done.result["warnings"] = list(done.result.get("warnings") or []) + warned
             return done.result
     raise AssertionError("the module returned without calling exit_json or fail_json")
 
