@@ -80,6 +80,14 @@ clean:
 demo: venv
 	$(BIN)/python tests/tools/demo.py $(BUILD)
 
+# The README's picture: the report of a demo fleet, rendered by headless Chromium (Debian's package,
+# installed when missing) into docs/img/expiry-report.png; also prints size and render figures for 500.
+.PHONY: report-screenshot
+report-screenshot: layout
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+	cd $(COLL) && $(BIN)/python tests/tools/report_screenshot.py $(BUILD)/report-screenshot --png $(CURDIR)/docs/img/expiry-report.png
+	cd $(COLL) && $(BIN)/python tests/tools/report_screenshot.py $(BUILD)/report-screenshot --count 500 --png $(BUILD)/report-screenshot/expiry-report-500.png
+
 # Benchmarks against community.crypto and the Ansible floor (bench/, docs/performance.md); not part of
 # `make test` except the one-round smoke run. community.crypto comes from the PyPI ansible package in its
 # own venv (collections only: ansible-playbook is ours on both sides). BENCH_ARGS e.g. "--only P1,P3 -v".

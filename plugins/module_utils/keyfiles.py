@@ -195,6 +195,14 @@ def ensure_keystore(module):
     if fmt != "pkcs12" and (params.get("certificate_path") or params.get("chain_path")):
         raise InputError("certificate_path and chain_path go into a keystore; use them with format=pkcs12")
     check_parent_dir(dest_path, "dest_path")
+    absent = [option for option in ("src_path", "certificate_path", "chain_path")
+              if params.get(option) and not os.path.exists(params[option])]
+    if absent and module.check_mode:
+        # An earlier task of the same check run would have created it (mc_csr, a copy, a download): predict
+        # the write, as a real run would do it, instead of failing the dry run.
+        return {"changed": True, "dest_path": dest_path, "format": fmt,
+                "warnings": ["%s %s does not exist yet; check mode predicts that dest_path would be written once "
+                             "it does" % (option, params[option]) for option in absent]}
 
     source = _read_source(params, src_path, dest_path, src_passphrase, passphrase)
     key = source.key

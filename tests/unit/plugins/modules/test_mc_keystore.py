@@ -199,3 +199,30 @@ def test_friendly_name_change_and_default_from_source(files):
     assert result["keystore"]["certificate_fingerprint"] is not None
     renamed = run_module(mc_keystore, dict(task, friendly_name="newalias"))
     assert renamed["changed"] is True and crypto.load_pkcs12(read(dest), PW)[3] == "newalias"
+
+
+@pytest.mark.parametrize("encryption", ["modern", "legacy"])
+def test_key_only_pkcs12_with_friendly_name_is_idempotent(tmp_path, key, encryption):
+    """The friendly name of a key-only keystore sits on the key bag; a re-run must read it there."""
+    src = tmp_path / "key.pem"
+    src.write_bytes(crypto.dump_private_key(key, "pkcs8_pem"))
+    args = dict(src_path=str(src), dest_path=str(tmp_path / "key-only.p12"), format="pkcs12", passphrase=PW,
+                friendly_name="keyalias", pkcs12_encryption=encryption)
+    assert run_module(mc_keystore, args)["changed"] is True
+    again = run_module(mc_keystore, args, diff=True)
+    assert again["changed"] is False, again["diff"]
+    assert again["diff"]["before"]["friendly_name"] == "keyalias"
+    renamed = run_module(mc_keystore, dict(args, friendly_name="other"), diff=True)
+    assert renamed["changed"] is True and renamed["diff"]["before"]["friendly_name"] == "keyalias"
+
+
+def test_check_mode_predicts_a_write_when_an_earlier_task_would_create_the_source(tmp_path):
+    args = dict(src_path=str(tmp_path / "made-by-mc_csr.pem"), certificate_path=str(tmp_path / "issued.pem"),
+                dest_path=str(tmp_path / "key.p12"), format="pkcs12", passphrase=PW)
+    predicted = run_module(mc_keystore, args, check_mode=True)
+    assert predicted["changed"] is True
+    assert any("src_path" in w and "does not exist yet" in w for w in predicted["warnings"])
+    assert any("certificate_path" in w for w in predicted["warnings"])
+    assert not os.path.exists(args["dest_path"])
+    with pytest.raises(ModuleFail, match="src_path: .* does not exist"):
+        run_module(mc_keystore, args)  # a real run still refuses a missing source
