@@ -214,4 +214,3 @@ def fail_with(module, error, **facts):
 
 
 HANDLED_ERRORS = (CryptoError, InputError, OSError)
-

@@ -919,15 +919,15 @@ def check_csr_for_profile(csr, profile):
     if profile != "custom" and oid not in CSR_SIGNATURE_ALGORITHMS:
         raise CryptoError("the CSR is signed with %s, which Mastercard does not take (it takes %s); make the CSR "
                           "again with PKCS#1 v1.5 or ECDSA and SHA-256, e.g. openssl req -new -sha256 without "
-                          "-sigopt rsa_padding_mode:pss" % (signature_algorithm_label(oid),
-                                                              ", ".join(CSR_SIGNATURE_ALGORITHMS.values())))
+                          "-sigopt rsa_padding_mode:pss"
+                          % (signature_algorithm_label(oid), ", ".join(CSR_SIGNATURE_ALGORITHMS.values())))
     if not csr_signature_valid(csr):
         raise CryptoError("the CSR's signature does not verify against its own public key (it was changed after "
                           "signing, or signed with another key); make a new CSR")
     notes = []
     if oid in _SHA1_SIGNATURES:
         notes.append("the CSR is signed with %s: Mastercard takes it, but SHA-1 is a weak hash; make the next CSR "
-                        "with SHA-256 (mc_csr does, as does openssl req -new -sha256)" % signature_algorithm_label(oid))
+                     "with SHA-256 (mc_csr does, as does openssl req -new -sha256)" % signature_algorithm_label(oid))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # an over-long CN: check_profile refuses it
         pairs = name_pairs(csr.subject)
@@ -1111,8 +1111,8 @@ def chain_problem(certificates, trusted=None):
     last = certificates[-1]
     if trusted is not None:
         trusted_fingerprints = {certificate_fingerprint(ca) for ca in trusted}
-        if certificate_fingerprint(last) in trusted_fingerprints or any(certificate_signed_by(last, ca)
-                                                                       for ca in trusted):
+        if certificate_fingerprint(last) in trusted_fingerprints or \
+                any(certificate_signed_by(last, ca) for ca in trusted):
             return None
         return ("the chain ends at %s, issued by %s, which is none of the CAs given as trusted; add the issuing "
                 "CA's certificate, or use a certificate from a CA Mastercard trusts"

@@ -222,8 +222,8 @@ def timeline_svg(rows):
             day_x(days), HEADER_HEIGHT - 10, day_x(days), height - 4))
         parts.append('<text class="axis" x="%.1f" y="%d" font-size="%d" text-anchor="middle">%s</text>' % (
             day_x(days), HEADER_HEIGHT - 14, TICK_PX, label))
-    parts.append('<line class="today" x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>' % (today, HEADER_HEIGHT - 10, today,
-                                                                                  height - 4))
+    parts.append('<line class="today" x1="%.1f" y1="%d" x2="%.1f" y2="%d"/>'
+                 % (today, HEADER_HEIGHT - 10, today, height - 4))
     y = HEADER_HEIGHT
     for name, shown, hidden in groups:
         if name is not None:
@@ -250,21 +250,20 @@ def _row_svg(row, y):
     end = day_x(left)
     width = max(3.0, abs(end - today))  # a sliver is still a bar; expired ones end at today, the others start there
     x0, x1 = (today - width, today) if left < 0 else (today, today + width)
-    detail = " \u00b7 ".join(str(v) for v in (row["project_name"] or row["project_id"], row["environment"],
-                                               row["kind"]) if v)
+    facts = (row["project_name"] or row["project_id"], row["environment"], row["kind"])
+    detail = " \u00b7 ".join(str(v) for v in facts if v)
     tip = "%s \u2014 %s; id %s; expires %s (%s)" % (row["alias"], detail, row["id"], row["expires"], _days_text(row))
     days_x = max(x1, today) + 6
     return "".join([
         '<g class="row" data-alias="%s">' % esc(row["alias"]),
         '<title>%s</title>' % esc(tip),
-        '<text class="label" x="8" y="%d" font-size="%d">%s</text>' % (y + 14, ALIAS_PX,
-                                                                      esc(fit(row["alias"], ALIAS_PX, LABEL_WIDTH - 8))),
-        '<text class="detail" x="8" y="%d" font-size="%d">%s</text>' % (y + 27, DETAIL_PX,
-                                                                       esc(fit(detail, DETAIL_PX, LABEL_WIDTH - 8))),
-        '<rect class="bar" x="%.1f" y="%d" width="%.1f" height="14" rx="2" fill="%s"/>' % (x0, y + 7, width,
-                                                                                           _colour(row)),
-        '<text class="days" x="%.1f" y="%d" font-size="%d">%s</text>' % (days_x, y + 18, DAYS_PX,
-                                                                        esc(_days_text(row))),
+        '<text class="label" x="8" y="%d" font-size="%d">%s</text>'
+        % (y + 14, ALIAS_PX, esc(fit(row["alias"], ALIAS_PX, LABEL_WIDTH - 8))),
+        '<text class="detail" x="8" y="%d" font-size="%d">%s</text>'
+        % (y + 27, DETAIL_PX, esc(fit(detail, DETAIL_PX, LABEL_WIDTH - 8))),
+        '<rect class="bar" x="%.1f" y="%d" width="%.1f" height="14" rx="2" fill="%s"/>'
+        % (x0, y + 7, width, _colour(row)),
+        '<text class="days" x="%.1f" y="%d" font-size="%d">%s</text>' % (days_x, y + 18, DAYS_PX, esc(_days_text(row))),
         "</g>"])
 
 
@@ -273,8 +272,9 @@ def _description(rows):
     due = [r for r in rows if r["band"] not in (None, "expired") and r["status"] == "ACTIVE"]
     text = "%d credentials: %d expired, %d expire within 90 days." % (len(rows), len(expired), len(due))
     if rows and rows[0]["status"] != "REVOKED":
-        text += " Most urgent: %s (%s), %s." % (rows[0]["alias"], rows[0]["project_name"] or rows[0]["project_id"],
-                                               _days_text(rows[0]))
+        first = rows[0]
+        where = first["project_name"] or first["project_id"]
+        text += " Most urgent: %s (%s), %s." % (first["alias"], where, _days_text(first))
     return text
 
 

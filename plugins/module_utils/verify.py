@@ -278,8 +278,8 @@ def local_checks(material, now, expected_fingerprint=None):
             raise VerifyError(
                 "key_mismatch",
                 "The private key does not belong to the certificate %s (key/certificate mismatch); check that %s "
-                "hold the key and the certificate issued for it" % (material.fingerprint,
-                                                                   material.inputs or "the inputs"),
+                "hold the key and the certificate issued for it"
+                % (material.fingerprint, material.inputs or "the inputs"),
             )
         if now > cert.not_valid_after_utc:
             raise VerifyError(

@@ -283,7 +283,8 @@ def main():
         mutually_exclusive=constraints["mutually_exclusive"] + credential.mutually_exclusive("mtls"),
         required_together=constraints["required_together"],
     )
-    with unforeseen_errors(module, ("csr_path", "csr_content", "certificate_path", "certificate_content", "trusted_ca_path", "key_store", "signing_key_path", "ca_path")):
+    with unforeseen_errors(module, ("csr_path", "csr_content", "certificate_path", "certificate_content",
+                                    "trusted_ca_path", "key_store", "signing_key_path", "ca_path")):
         credential.run_module(module, "mtls", devapi)
 
 

@@ -35,8 +35,9 @@ options:
     default: []
   local:
     description:
-      - Certificate files, as RV(mcdev.credentials.mc_credential_info#module:local) returns them (its O(mcdev.credentials.mc_credential_info#module:paths) scan),
-        for certificates that came from KMP, another CA, or any host folder.
+      - Certificate files, as RV(mcdev.credentials.mc_credential_info#module:local) returns them from its
+        O(mcdev.credentials.mc_credential_info#module:paths) scan, for certificates that came from KMP, another CA,
+        or any host folder.
       - Each needs C(path) and C(not_after); an optional C(host) says where the file is. A file whose certificate
         is one of O(credentials) (same fingerprint) is shown as a place that credential is deployed, not twice.
     type: list
@@ -127,8 +128,8 @@ report:
   description:
     - The JSON report (generated_at, bands, summary, credentials).
     - Each credential row has source (V(api) or V(file)), project_id, project_name, id (a file's path for a file),
-      alias (a file's name), kind, environment, status, fingerprint, expires, days_left (whole days, rounded down:
-      V(-1) expired within the last day, V(0) expires within a day), band and deployed_on.
+      alias (a file's name), kind, environment, status, fingerprint, expires, days_left (whole days, rounded down;
+      V(-1) is expired within the last day, V(0) expires within a day), band and deployed_on.
   returned: always
   type: dict
 """
@@ -144,8 +145,14 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
-from ansible_collections.mcdev.credentials.plugins.module_utils.report import (ReportInputError, band_key, build_report,
-                                                                                 due_notifications, render_html)
+from ansible_collections.mcdev.credentials.plugins.module_utils.report import (
+    ReportInputError,
+    band_key,
+    build_report,
+    due_notifications,
+    render_html,
+)
+
 
 def deployments(state_dir):
     """{credential id: [{host, current, verified_at, lineage}]} from the rotation role's fleet caches."""

@@ -69,7 +69,6 @@ def key_description(public_key):
     return type(public_key).__name__, None
 
 
-
 # Signature algorithm OIDs by the names the CSR requirements page uses (and a few it does not list).
 SIGNATURE_ALGORITHM_NAMES = {
     "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
@@ -111,6 +110,7 @@ def _not_for_client_auth(certificate):
     if purposes is not None and not {p.dotted_string for p in purposes} & {"1.3.6.1.5.5.7.3.2", "2.5.29.37.0"}:
         return "extendedKeyUsage does not include clientAuth"
     return ""
+
 
 class Portal:  # pylint: disable=too-many-public-methods
     """All state-changing and reading operations, with the portal's rules."""

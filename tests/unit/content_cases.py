@@ -98,8 +98,10 @@ BAD_SUBJECTS += [
 
 def bad_subject_csr(key, case):
     _case_id, attribute, tag, raw, _expect = case
-    subject = name(("CN", UTF8, b"payments-1"), (attribute, tag, raw)) if attribute != "CN" else name((attribute, tag,
-                                                                                                         raw))
+    if attribute == "CN":
+        subject = name((attribute, tag, raw))
+    else:
+        subject = name(("CN", UTF8, b"payments-1"), (attribute, tag, raw))
     return pem(csr_der(key, subject))
 
 
@@ -178,7 +180,7 @@ FIT_FOR_CLIENT = [
 
 def chain_of_three():
     """(leaf, intermediate, root) certificates and the leaf's key: root -> intermediate -> leaf."""
-    root_key, mid_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    root_key, mid_key, leaf_key = (ec.generate_private_key(ec.SECP256R1()) for _unused in range(3))
     root = certificate(root_key, "Test Root CA", ca=True, days=3650)
     mid = certificate(mid_key, "Test Issuing CA", issuer_key=root_key, issuer_name=root.subject, ca=True, days=1000)
     leaf = certificate(leaf_key, "1700000000-Client-MTF-000000", issuer_key=mid_key, issuer_name=mid.subject)

@@ -88,8 +88,8 @@ def test_timeline_geometry(count):
         label = [t for t in group.iter(SVG + "text") if t.get("class") == "label"][0].text
         assert label == report.fit(alias, report.ALIAS_PX, report.LABEL_WIDTH - 8)
         assert alias.startswith(label.rstrip("\u2026"))
-        bar = [r for r in group.iter(SVG + "rect") if r.get("class") == "bar"][0]
-        x, width = float(bar.get("x")), float(bar.get("width"))
+        rect = [r for r in group.iter(SVG + "rect") if r.get("class") == "bar"][0]
+        x, width = float(rect.get("x")), float(rect.get("width"))
         if row["days_left"] < 0:
             assert x + width == pytest.approx(today_x) and x < today_x
         else:
@@ -116,7 +116,7 @@ def test_long_uuid_project_ids_never_cut_the_alias_away():
     creds = [{"project_id": project, "id": "cred-1", "alias": "p", "expires": "2026-12-07T12:00:00Z",
               "status": "ACTIVE"}]
     row = report.build_report(creds, {}, NOW)["credentials"][0]
-    group = [g for g in parse([row]).iter(SVG + "g")][0]
+    group = list(parse([row]).iter(SVG + "g"))[0]
     texts = {t.get("class"): t.text for t in group.iter(SVG + "text")}
     assert texts["label"] == "p" and project in texts["detail"] and texts["days"] == "5 d"
 

@@ -199,8 +199,8 @@ def _valid_files(tmp_path):
 def _broken_variants(valid):
     """Random bytes of several sizes, and truncations of valid files of every kind."""
     rng = random.Random(20261202)
-    variants = [("random-%d" % size, bytes(rng.getrandbits(8) for _ in range(size))) for size in (1, 37, 700, 3000)]
-    variants.append(("der-sequence-garbage", b"\x30\x82\x01\x00" + bytes(rng.getrandbits(8) for _ in range(256))))
+    variants = [("random-%d" % size, bytes(rng.getrandbits(8) for _unused in range(size))) for size in (1, 37, 700, 3000)]
+    variants.append(("der-sequence-garbage", b"\x30\x82\x01\x00" + bytes(rng.getrandbits(8) for _unused in range(256))))
     for name, data in valid.items():
         for fraction in (0.1, 0.5, 0.9):
             variants.append(("%s-cut-%d" % (name, fraction * 100), data[:int(len(data) * fraction)]))
