@@ -90,6 +90,15 @@ def self_signed_ca(name="foreign CA"):
     return key, certificate
 
 
+def external_ca(emulator):
+    """(key, certificate) of the emulator's trusted external CA, to issue certificates it accepts for upload."""
+    with open(emulator.info["external_ca_path"], "rb") as handle:
+        certificate = x509.load_pem_x509_certificate(handle.read())
+    with open(emulator.info["external_ca_key_path"], "rb") as handle:
+        key = serialization.load_pem_private_key(handle.read(), None)
+    return key, certificate
+
+
 def pem_of(certificate):
     return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
 

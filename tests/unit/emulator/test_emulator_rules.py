@@ -8,21 +8,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.mcdev.credentials.tests.unit.emulator.helpers import (DevApi, issue_with, make_csr,
+from ansible_collections.mcdev.credentials.tests.unit.emulator.helpers import (DevApi, external_ca, issue_with, make_csr,
                                                                                new_key, pem_of, reason,
                                                                                self_signed_ca)
 
 
 def parse_date(text):
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-
-
-def external_ca(emulator):
-    with open(emulator.info["external_ca_path"], "rb") as handle:
-        certificate = x509.load_pem_x509_certificate(handle.read())
-    with open(emulator.info["external_ca_key_path"], "rb") as handle:
-        key = serialization.load_pem_private_key(handle.read(), None)
-    return key, certificate
 
 
 # --- record shape ------------------------------------------------------------

@@ -8,7 +8,6 @@ import os
 import random
 
 import pytest
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -16,6 +15,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from ansible_collections.mcdev.credentials.plugins.modules import (mc_certificate, mc_csr, mc_keystore, mc_oauth_key,
                                                                    mc_verify)
 from ansible_collections.mcdev.credentials.tests.unit import content_cases as cases
+from ansible_collections.mcdev.credentials.tests.unit.emulator.helpers import external_ca
 from ansible_collections.mcdev.credentials.tests.unit.plugins.modules import mc_helpers as h
 from ansible_collections.mcdev.credentials.tests.unit.plugins.modules.utils import ModuleFail, run_module
 
@@ -49,14 +49,6 @@ def oauth(emulator):
 @pytest.fixture
 def mtls(emulator):
     return h.setup_project(emulator, auth_model="MTLS")
-
-
-def external_ca(emulator):
-    with open(emulator.info["external_ca_path"], "rb") as handle:
-        certificate = x509.load_pem_x509_certificate(handle.read())
-    with open(emulator.info["external_ca_key_path"], "rb") as handle:
-        key = serialization.load_pem_private_key(handle.read(), None)
-    return key, certificate
 
 
 # --- CSR content through mc_oauth_key / mc_certificate --------------------
