@@ -337,6 +337,13 @@ def _read_pkcs12(data, password, source, passphrase_option):
         if not password:
             raise CryptoError("%s is missing: %s is a PKCS#12 keystore protected by a password"
                               % (passphrase_option, source)) from exc
+        legacy = _unreadable_legacy_algorithm(data)
+        if legacy:
+            raise CryptoError("%s is encrypted with %s, which this host's OpenSSL reads only with its legacy provider, "
+                              "and that provider is off here (FIPS mode, or CRYPTOGRAPHY_OPENSSL_NO_LEGACY): the "
+                              "passphrase is probably not the problem. Re-export the keystore with modern encryption "
+                              "where it opens, e.g. openssl pkcs12 -legacy -in old.p12 -nodes | openssl pkcs12 -export "
+                              "-out new.p12, or mc_keystore format=pkcs12" % (source, legacy)) from exc
         raise CryptoError("%s is wrong for %s (or the PKCS#12 file is damaged)" % (passphrase_option, source)) from exc
     if bundle.key is None:
         raise CryptoError("%s is a PKCS#12 keystore without a private key; use the keystore that holds the key" % source)
@@ -370,6 +377,30 @@ def _key_bag_friendly_name(data):
         return data[value_start:value_end].decode("utf-16-be").encode("utf-8")
     except (ValueError, UnicodeDecodeError):
         return None
+
+
+# PKCS#12 PBE algorithms that OpenSSL 3 moved to its legacy provider (keytool and `openssl pkcs12 -legacy`
+# exports, Mastercard's own test keystore), by DER OID content.
+_LEGACY_PBE_OIDS = {
+    bytes.fromhex("2a864886f70d010c0106"): "RC2-40 (pbeWithSHAAnd40BitRC2-CBC)",
+    bytes.fromhex("2a864886f70d010c0105"): "RC2-128 (pbeWithSHAAnd128BitRC2-CBC)",
+    bytes.fromhex("2a864886f70d010c0101"): "RC4-128 (pbeWithSHAAnd128BitRC4)",
+    bytes.fromhex("2a864886f70d010c0102"): "RC4-40 (pbeWithSHAAnd40BitRC4)",
+}
+
+
+def _unreadable_legacy_algorithm(data):
+    """The legacy algorithm a PKCS#12 uses when this OpenSSL cannot read it (legacy provider off), else None."""
+    try:
+        from cryptography.hazmat.bindings._rust import openssl as rust_openssl  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    if getattr(rust_openssl, "_legacy_provider_loaded", True):
+        return None  # with the provider loaded, a failure is the passphrase or the file
+    for oid, name in _LEGACY_PBE_OIDS.items():
+        if oid in data:
+            return name
+    return None
 
 
 def load_private_key(data, passphrase=None, source="the key file", passphrase_option="privatekey_passphrase"):

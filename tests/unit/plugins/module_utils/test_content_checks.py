@@ -195,3 +195,31 @@ def test_messages_name_algorithms_and_fixes_not_classes_or_options_of_other_meth
     ec_csr = crypto.load_csr(cases.signed_csr(EC_KEY, algorithm=hashes.SHA256()).encode("ascii"))
     with pytest.raises(CryptoError, match="make the CSR from an RSA key$"):
         crypto.check_csr_for_profile(ec_csr, "oauth1")
+
+
+def test_legacy_pkcs12_without_the_legacy_provider_names_the_algorithm(tmp_path):
+    """A keytool / `openssl pkcs12 -legacy` export (RC2-40 + 3DES) where OpenSSL's legacy provider is off."""
+    import os  # pylint: disable=import-outside-toplevel
+    import subprocess  # pylint: disable=import-outside-toplevel
+    import sys  # pylint: disable=import-outside-toplevel
+    for args in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "k.pem", "-out", "c.pem", "-subj",
+                  "/CN=legacy", "-days", "30"],
+                 ["pkcs12", "-export", "-legacy", "-inkey", "k.pem", "-in", "c.pem", "-out", "old.p12", "-passout",
+                  "pass:keystorepassword", "-name", "keyalias"]):
+        subprocess.run(["openssl"] + args, cwd=str(tmp_path), check=True, capture_output=True)
+    probe = ("import sys; from ansible_collections.mcdev.credentials.plugins.module_utils import crypto\n"
+             "data = open(sys.argv[1], 'rb').read()\n"
+             "try:\n    crypto.read_key_container(data, sys.argv[2], 'src_path old.p12', 'src_passphrase')\n"
+             "    print('OPENED')\nexcept crypto.CryptoError as exc:\n    print(exc)\n")
+    path = os.pathsep.join(p for p in sys.path if p)
+
+    def run(password, **env):
+        done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "old.p12"), password], capture_output=True,
+                              text=True, check=True, env=dict(os.environ, PYTHONPATH=path, **env))
+        return done.stdout.strip()
+
+    assert run("keystorepassword") == "OPENED"  # with the legacy provider, as on most hosts
+    without = run("keystorepassword", CRYPTOGRAPHY_OPENSSL_NO_LEGACY="1")
+    assert "RC2-40" in without and "legacy provider" in without and "Re-export" in without, without
+    assert "src_passphrase is wrong" not in without
+    assert "src_passphrase is wrong" in run("not-the-password")
