@@ -448,16 +448,6 @@ class CredentialRequest:
         except crypto.CryptoError as exc:
             raise CredentialInputError(None, str(exc)) from None
         cert = certs[0]
-        subject = cert.subject.rfc4514_string()
-        invalid = crypto.validity_problem(cert, utcnow())
-        if invalid:
-            raise CredentialInputError(self.method, "the certificate (subject %s) %s; upload a current one"
-                                       % (subject, invalid))
-        unfit = crypto.client_use_problems(cert)
-        if unfit:
-            raise CredentialInputError(self.method, "the certificate (subject %s) cannot be an mTLS client certificate: "
-                                       "%s; upload a certificate issued for client authentication"
-                                       % (subject, "; ".join(unfit)))
         trusted = None
         if self.trusted_ca_path:
             data = read_if_exists(self.trusted_ca_path, "trusted_ca_path")
@@ -467,9 +457,9 @@ class CredentialRequest:
                 trusted = crypto.load_certificates(data, source="trusted_ca_path %s" % self.trusted_ca_path)
             except crypto.CryptoError as exc:
                 raise CredentialInputError(None, str(exc)) from None
-        broken = crypto.chain_problem(certs, trusted)
-        if broken:
-            raise CredentialInputError(self.method, broken)
+        problems = crypto.client_certificate_problems(certs, trusted, utcnow())
+        if problems:
+            raise CredentialInputError(self.method, problems[0])
         try:
             crypto.check_key_strength(cert.public_key(), "the certificate's key", "upload a certificate for a key of "
                                       "2048 bits or more")

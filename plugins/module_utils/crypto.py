@@ -1155,6 +1155,30 @@ def chain_problem(certificates, trusted=None):
     return None
 
 
+def client_certificate_problems(certificates, trusted=None, now=None, allow_self_signed=False):
+    """Sentences on what keeps ``certificates`` (the client certificate first, then its chain) from working as an
+    mTLS client certificate: validity, client use, chain order and trust. [] when nothing does.
+
+    mc_certificate refuses an upload on the first; mc_keystore packs anyway and warns with all of them
+    (``allow_self_signed``: a keystore may hold a test certificate).
+    """
+    cert = certificates[0]
+    subject = cert.subject.rfc4514_string()
+    problems = []
+    invalid = validity_problem(cert, now)
+    if invalid:
+        problems.append("the certificate (subject %s) %s; use a current one" % (subject, invalid))
+    unfit = client_use_problems(cert)
+    if unfit:
+        problems.append("the certificate (subject %s) cannot be an mTLS client certificate: %s; use a certificate "
+                        "issued for client authentication" % (subject, "; ".join(unfit)))
+    if len(certificates) > 1 or trusted is not None or not allow_self_signed:
+        broken = chain_problem(certificates, trusted)
+        if broken:
+            problems.append(broken)
+    return problems
+
+
 def certificates_in(data, passphrases=(), source="the file"):
     """Certificates in PEM, DER or PKCS#12 bytes; PKCS#12 is tried with each passphrase."""
     _require_cryptography()

@@ -220,7 +220,9 @@ def ensure_keystore(module):
     friendly_name = params.get("friendly_name") or source.friendly_name
     if fmt != "pkcs12":
         certificate, chain, friendly_name = None, [], None
-    warnings = packing_warnings(certificate, chain)
+    # Packed anyway (a keystore may be made ahead of time, or for a test), but said: a client would fail with it.
+    warnings = crypto.client_certificate_problems([certificate] + chain, allow_self_signed=True) \
+        if certificate is not None else []
 
     wanted = {
         "format": fmt,
@@ -254,25 +256,6 @@ def ensure_keystore(module):
     if warnings:
         result["warnings"] = warnings
     return result
-
-
-def packing_warnings(certificate, chain):
-    """What is wrong with a certificate going into a keystore: packed anyway (a keystore can be made ahead
-    of time, or for another use), but said, since an mTLS client would fail with it."""
-    if certificate is None:
-        return []
-    subject = certificate.subject.rfc4514_string()
-    warnings = []
-    invalid = crypto.validity_problem(certificate)
-    if invalid:
-        warnings.append("the certificate (%s) %s" % (subject, invalid))
-    unfit = crypto.client_use_problems(certificate)
-    if unfit:
-        warnings.append("the certificate (%s) is not an mTLS client certificate: %s" % (subject, "; ".join(unfit)))
-    broken = crypto.chain_problem([certificate] + list(chain)) if chain else None
-    if broken:
-        warnings.append("chain_path: %s" % broken)
-    return warnings
 
 
 def _same_file(first, second):
