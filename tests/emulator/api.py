@@ -109,9 +109,10 @@ def create_app(context):  # pylint: disable=too-many-locals,too-many-statements
             g.probe_key = _verify_oauth1(context.probe_verifier)
 
     def _verify_oauth1(verifier):
+        # The target as it was on the request line: Werkzeug's request.path is already percent-decoded.
+        target = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.full_path
         return verifier.verify(
-            request.method, "https", request.host, request.path,
-            request.query_string.decode("latin-1"), request.get_data(cache=True),
+            request.method, "https", request.host, target, request.get_data(cache=True),
             request.headers.get("Authorization"),
         )
 

@@ -5,6 +5,10 @@ any signer. Header values are taken as sent: Mastercard's own signer sends the
 consumer key's "!" and the body hash's "+/=" unencoded and signs those values
 as they are, so the oauth_* values enter the base string exactly as they were
 sent; only oauth_signature and oauth_body_hash are percent-decoded before use.
+
+The path and the query enter it as sent too (reference section 13: the gateway's
+echo shows /api/foo%40bar signed as foo%2540bar, a raw "token1:token2" as
+token1%3Atoken2): nothing in the request target is decoded or re-encoded.
 """
 import base64
 import hashlib
@@ -62,8 +66,17 @@ def parse_header(header):
     return params
 
 
+def split_target(target):
+    """(path, query) of a request target as sent: origin form '/p?q' or absolute form 'https://h/p?q'."""
+    if "://" in target.split("?", 1)[0]:
+        parts = urllib.parse.urlsplit(target)
+        return parts.path or "/", parts.query
+    path, _unused, query = target.partition("?")
+    return path or "/", query
+
+
 def normalized_url(scheme, host, path):
-    """RFC 5849 3.4.1.2: lower-case scheme and host, default port dropped, no query."""
+    """RFC 5849 3.4.1.2: lower-case scheme and host, default port dropped, no query; the path as sent."""
     scheme = scheme.lower()
     host = host.lower()
     if (scheme == "https" and host.endswith(":443")) or (scheme == "http" and host.endswith(":80")):
@@ -71,14 +84,23 @@ def normalized_url(scheme, host, path):
     return "%s://%s%s" % (scheme, host, path or "/")
 
 
-def base_strings(method, url, query_string, oauth_params):
-    """The RFC 5849 base string, plus the variant sorted as whole 'k=v' strings.
+def query_pairs(query):
+    """'k=v' pairs of a query as sent, neither decoded nor re-encoded ('a' alone is 'a=')."""
+    pairs = []
+    for field in query.split("&"):
+        if field:
+            name, _unused, value = field.partition("=")
+            pairs.append((name, value))
+    return pairs
+
+
+def base_strings(method, url, query, oauth_params):
+    """The base string from the target as sent, plus the variant sorted as whole 'k=v' strings.
 
     RFC 5849 sorts by name then value; Mastercard's signer sorts the joined
     'k=v' strings. They differ only for names with characters below '='.
     """
-    pairs = [(percent_encode(name), percent_encode(value))
-             for name, value in urllib.parse.parse_qsl(query_string, keep_blank_values=True)]
+    pairs = query_pairs(query)
     pairs += [(name, value) for name, value in oauth_params.items() if name not in ("oauth_signature", "realm")]
     rfc = "&".join("%s=%s" % pair for pair in sorted(pairs))
     joined = "&".join(sorted("%s=%s" % pair for pair in pairs))
@@ -158,8 +180,11 @@ class Verifier:
             return emulated_ok
         return real_ok or emulated_ok
 
-    def verify(self, method, scheme, host, path, query_string, body, authorization):
-        """Return the principal of the verified key, or raise the gateway error."""
+    def verify(self, method, scheme, host, target, body, authorization):
+        """Return the principal of the verified key, or raise the gateway error.
+
+        target: the request target exactly as it came on the request line.
+        """
         params = parse_header(authorization)
         consumer_key = urllib.parse.unquote(params["oauth_consumer_key"])
         public_key, principal = self.lookup_key(consumer_key)
@@ -174,7 +199,8 @@ class Verifier:
                 400, "INVALID_BODY_HASH",
                 "The provided oauth_body_hash does not match the RSA-SHA256 hash of the request payload. "
                 "Calculated: %s, Received: %s" % (calculated_hash, received_hash))
-        candidates = base_strings(method, normalized_url(scheme, host, path), query_string, params)
+        path, query = split_target(target)
+        candidates = base_strings(method, normalized_url(scheme, host, path), query, params)
         signature = urllib.parse.unquote(params["oauth_signature"])
         if not any(verify_signature(public_key, params["oauth_signature_method"], candidate, signature)
                    for candidate in candidates):

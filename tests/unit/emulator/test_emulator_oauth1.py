@@ -190,3 +190,57 @@ def test_strictly_percent_encoded_header_is_also_accepted(devapi):
     params["oauth_signature"] = signature.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
     response = devapi.session.get(url, headers={"Authorization": build_header(params)}, timeout=30)
     assert response.status_code == 200, response.text
+
+
+# The gateway signs the request target as sent (reference section 13, oauth1-signer-java issue 18):
+# nothing in the path or the query is decoded or re-encoded before the base string is built.
+
+@pytest.mark.parametrize("credential_id", ["foo%40bar", "a%2Fb", "x%20y%3Az", "%E2%82%AC"])
+def test_percent_escaped_ids_are_signed_as_sent(devapi, credential_id):
+    url = devapi.base + "/credentials/" + credential_id
+    header = OAuth.get_authorization_header(url, "GET", None, devapi.consumer_key, devapi.signing_key)
+    response = devapi.session.get(url, headers={"Authorization": header}, timeout=30)
+    # Past the gateway (the signature held): the API knows no such id, or (for a/b) no such route.
+    assert reason(response)[:2] == (404, "DEVELOPERS_API"), response.text
+
+
+def test_the_echoed_base_string_holds_the_escape_encoded_once_more(devapi):
+    """The gateway's echo for /api/foo%40bar holds foo%2540bar: the % of the escape is encoded, the escape kept."""
+    url = devapi.base + "/credentials/foo%40bar"
+    header = OAuth.get_authorization_header(url, "GET", None, devapi.consumer_key, devapi.signing_key)
+    params = header_params(header)
+    params["oauth_nonce"] += "x"
+    response = devapi.session.get(url, headers={"Authorization": build_header(params)}, timeout=30)
+    assert reason(response) == (403, "Gateway", "AUTHENTICATION_FAILED")
+    description = response.json()["Errors"]["Error"][0]["Description"]
+    assert "%2Fcredentials%2Ffoo%2540bar&" in description
+    assert "foo%2540bar" in description and "foo%40bar&" not in description
+
+
+@pytest.mark.parametrize("query", ["alias=token1:token2", "alias=a%40b%20c", "alias=x,y;z", "alias=", "alias",
+                                   "alias=%E2%82%AC&limit=5"])
+def test_queries_consistently_encoded_are_signed_as_sent(devapi, query):
+    url = devapi.base + "/credentials?" + query
+    header = OAuth.get_authorization_header(url, "GET", None, devapi.consumer_key, devapi.signing_key)
+    response = devapi.session.get(url, headers={"Authorization": header}, timeout=30)
+    assert response.status_code == 200, response.text
+
+
+def test_a_raw_colon_is_expected_encoded_once_in_the_base_string(devapi):
+    """Per the gateway's echo, ?param=token1:token2 appears as token1%3Atoken2 (as sent, encoded once)."""
+    url = devapi.base + "/credentials?alias=token1:token2"
+    header = OAuth.get_authorization_header(url, "GET", None, devapi.consumer_key, devapi.signing_key)
+    params = header_params(header)
+    params["oauth_timestamp"] = str(int(params["oauth_timestamp"]) - 1)
+    response = devapi.session.get(url, headers={"Authorization": build_header(params)}, timeout=30)
+    description = response.json()["Errors"]["Error"][0]["Description"]
+    assert "alias%3Dtoken1%253Atoken2" not in description
+    assert "alias%3Dtoken1%3Atoken2" in description
+
+
+def test_a_query_mixing_escapes_and_raw_reserved_characters_is_refused(devapi):
+    """The signer re-encodes such a query (reference section 7), so what it signs is not what it sends."""
+    url = devapi.base + "/credentials?alias=x%20y&environment=c:d"
+    header = OAuth.get_authorization_header(url, "GET", None, devapi.consumer_key, devapi.signing_key)
+    response = devapi.session.get(url, headers={"Authorization": header}, timeout=30)
+    assert reason(response) == (403, "Gateway", "AUTHENTICATION_FAILED")

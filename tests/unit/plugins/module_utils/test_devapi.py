@@ -548,6 +548,15 @@ def test_get_project(connect, oauth_project):
     assert client.call_count == 1 and client.calls_by_op == {'get_project': 1}
 
 
+@pytest.mark.parametrize('credential_id', ['foo@bar', 'token1:token2', 'a b%c', 'x/y?z=1', '\u20ac'])
+def test_ids_with_reserved_characters_are_signed_as_the_gateway_reads_them(connect, oauth_project, credential_id):
+    """The id goes out percent-encoded and is signed so; the gateway signs that target as sent (not decoded)."""
+    client = connect()
+    with pytest.raises(devapi.DevApiError) as caught:
+        client.get_credential(oauth_project['id'], credential_id)
+    assert caught.value.status == 404 and caught.value.source == 'DEVELOPERS_API', str(caught.value)
+
+
 def test_unknown_project_is_a_404_with_reason_and_correlation(connect):
     client = connect()
     with pytest.raises(devapi.DevApiError) as caught:
