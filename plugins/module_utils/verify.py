@@ -678,6 +678,7 @@ def probe_oauth2(material, token_url, client_id, kid, issuer=None, scopes=None, 
         _require_https(url)
     if not client_id or not kid:
         raise VerifyError("invalid_input", "oauth2 needs client_id and kid")
+    issuer_given = bool(issuer)
     if not issuer:
         issuer = "%s://%s" % (token_parts.scheme, token_parts.netloc)
     scope_set = frozenset(s for s in (scopes or []) if s)
@@ -730,6 +731,12 @@ def probe_oauth2(material, token_url, client_id, kid, issuer=None, scopes=None, 
                 msg += " %s" % exc.error
             if exc.error_description:
                 msg += " (%s)" % exc.error_description
+            if exc.error == "invalid_client":
+                # The assertion's audience must be the issuer, which need not live where the token endpoint does.
+                msg += ("; the client assertion's audience was %s (%s)" %
+                        (issuer, "the issuer option" if issuer_given else "the token URL's origin, as no issuer "
+                         "was given: set issuer if the authorization server names another, e.g. "
+                         "https://auth.mastercard.com"))
             raise VerifyError("token_rejected", msg, status=exc.status, reason_code=exc.error,
                               correlation_id=exc.correlation_id, **facts)
         except _O2Error as exc:

@@ -151,7 +151,9 @@ options:
         description: OAuth 2.0 token endpoint. Required for V(oauth2).
         type: str
       issuer:
-        description: OAuth 2.0 authorization server issuer (the audience of the client assertion).
+        description:
+          - OAuth 2.0 authorization server issuer (the audience of the client assertion).
+          - Defaults to the scheme and host of O(verify.token_url); see O(mcdev.credentials.mc_verify#module:issuer).
         type: str
       scopes:
         description: OAuth 2.0 scopes to ask for.

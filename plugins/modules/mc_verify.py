@@ -112,6 +112,9 @@ options:
     description:
       - The authorization server's issuer, the audience of the client assertion.
       - Defaults to the scheme and host of O(token_url).
+      - Mastercard's documentation names both C(https://api.mastercard.com/oauth/token) and C(https://auth.mastercard.com);
+        when the issuer is not the token endpoint's origin, set it here, or the token endpoint refuses the assertion
+        with C(invalid_client) (the failure says which audience was sent).
     type: str
   scopes:
     description: Scopes to request in the token exchange.

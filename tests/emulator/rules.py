@@ -42,6 +42,9 @@ DEFAULT_RULES = {
     "dpop_nonce_lifetime_seconds": 300,
     "jwt_max_lifetime_seconds": 300,
     "jwt_leeway_seconds": 30,
+    # The issuer the token endpoint names, and wants as the client assertion's audience; "" is the
+    # endpoint's own origin. Mastercard's docs name both api.mastercard.com/oauth/token and auth.mastercard.com.
+    "oauth2_issuer": "",
     "max_body_bytes": 1048576,
 }
 
@@ -74,6 +77,10 @@ def check_rule(name, value):
                     re.compile(pattern)
                 except re.error as error:
                     raise ValueError("rule %s.%s is not a regular expression: %s" % (name, key, error)) from error
+    elif not isinstance(value, str):
+        raise ValueError("rule %s must be a string" % name)
+    elif name == "oauth2_issuer" and value and not re.match(r"^https://[^/?#\s]+(/[^?#\s]*)?$", value):
+        raise ValueError("rule oauth2_issuer must be empty or an https URL")
     elif name == "timestamp_clock" and value not in TIMESTAMP_CLOCKS:
         raise ValueError("rule timestamp_clock must be one of %s" % ", ".join(TIMESTAMP_CLOCKS))
 

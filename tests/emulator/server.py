@@ -132,7 +132,7 @@ def main(argv=None):  # pylint: disable=too-many-locals
     api_context.load_cert_chain(pki.server_cert_path, pki.server_key_path)
 
     origin = {}
-    context = EmulatorContext(portal, lambda: origin["issuer"])
+    context = EmulatorContext(portal, lambda: portal.rules()["oauth2_issuer"] or origin["issuer"])
     api_server = ApiServer(args.host, args.port, create_app(context), api_context)
     mtls_server = MtlsServer((args.host, args.mtls_port),
                              client_auth_context(pki.server_cert_path, pki.server_key_path, pki.client_ca_bundle_path),

@@ -111,6 +111,8 @@ def test_admin_needs_the_token(emulator):
     ("POST", "/rules", {"validity_days": "long"}),
     ("POST", "/rules", {"mtls_cn_patterns": {"SANDBOX": "(unclosed"}}),
     ("POST", "/rules", {"timestamp_clock": "sundial"}),
+    ("POST", "/rules", {"oauth2_issuer": "http://auth.example"}),
+    ("POST", "/rules", {"oauth2_issuer": 7}),
     ("POST", "/accounts", {"name": ["list"]}),
     ("POST", "/accounts", {"p12_password": 5}),
     ("POST", "/projects", {"name": {"n": 1}}),

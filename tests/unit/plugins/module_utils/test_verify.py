@@ -322,6 +322,27 @@ def test_oauth2_token_exchange_with_dpop_nonce(world):
     assert "access_token" not in json.dumps(result)
 
 
+@pytest.fixture
+def issuer_elsewhere(emulator):
+    """The authorization server names an issuer that is not the token endpoint's origin (as auth.mastercard.com)."""
+    issuer = "https://auth.mastercard.example"
+    emulator.admin("POST", "/rules", {"oauth2_issuer": issuer})
+    yield issuer
+    emulator.admin("POST", "/rules", {"oauth2_issuer": ""})
+
+
+def test_oauth2_issuer_apart_from_the_token_endpoint(world, issuer_elsewhere):
+    result = _oauth2(world, world["oauth2"], issuer=issuer_elsewhere)
+    assert result["success"] is True, result["msg"]
+    defaulted = _oauth2(world, world["oauth2"], issuer=None)
+    assert defaulted["success"] is False and defaulted["cause"] == "token_rejected"
+    origin = world["info"]["issuer"]
+    assert "audience was %s (the token URL's origin" % origin in defaulted["msg"]
+    assert "set issuer" in defaulted["msg"]
+    wrong = _oauth2(world, world["oauth2"], issuer="https://other.example")
+    assert "audience was https://other.example (the issuer option)" in wrong["msg"]
+
+
 def test_oauth2_token_then_dpop_bound_resource_call(world):
     result = _oauth2(world, world["oauth2"], url=world["info"]["oauth2_ping_url"], scopes=["probe:read"])
     assert result["success"] is True, result["msg"]
