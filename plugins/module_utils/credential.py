@@ -37,6 +37,7 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.common import (
     read_if_exists,
     write_atomically,
 )
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library
 
 UTC = datetime.timezone.utc
 
@@ -1063,12 +1064,10 @@ def run_module(module, kind, devapi):
     if kind != "mtls":
         kind = OAUTH_VERSION_KIND[params["oauth_version"]]
     if not crypto.HAS_CRYPTOGRAPHY:
-        from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
-        module.fail_json(msg=missing_required_lib("cryptography"), exception=str(crypto.CRYPTOGRAPHY_IMPORT_ERROR))
+        fail_missing_library(module, "cryptography", crypto.CRYPTOGRAPHY_IMPORT_ERROR)
     missing = devapi.missing_requirement()
     if missing:
-        from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
-        module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
+        fail_missing_library(module, missing[0], missing[1])
     client = None
     request = None
     try:

@@ -12,7 +12,7 @@ Modules use it like this::
 
     missing = devapi.missing_requirement()
     if missing:
-        module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
+        errors.fail_missing_library(module, missing[0], missing[1])
     try:
         client = devapi.client_from_params(module.params, module.warn)
         creds = client.list_credentials(project_id, environment='sandbox')
@@ -53,6 +53,7 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.connection impor
     connection_argument_spec,
     connection_constraints,
 )
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import python_window_problem
 
 REQUESTS_IMPORT_ERROR = None
 try:
@@ -90,7 +91,7 @@ except ImportError:
 def missing_requirement():
     """Return (pip package name, traceback) of the first missing library, or None.
 
-    Modules pass the name to missing_required_lib() and the traceback as `exception`.
+    Modules pass both to errors.fail_missing_library().
     """
     if not HAS_REQUESTS:
         return 'requests', REQUESTS_IMPORT_ERROR
@@ -99,6 +100,13 @@ def missing_requirement():
     if not HAS_OAUTH1:
         return 'mastercard-oauth1-signer', OAUTH1_IMPORT_ERROR
     return None
+
+
+def _missing_library_error(package, operation):
+    return DevApiError(reason_code='MISSING_LIBRARY', operation=operation,
+                       description='the Python library %s is not installed' % package,
+                       hint=python_window_problem(package)
+                       or 'install it where the module runs (pip install %s)' % package)
 
 
 # ---------------------------------------------------------------------------
@@ -715,9 +723,7 @@ class DevApiClient:
                  backoff_cap=DEFAULT_BACKOFF_CAP, warn=None, sleep=None, clock=None, now=None, rng=None, user_agent=None):
         missing = missing_requirement()
         if missing:
-            raise DevApiError(reason_code='MISSING_LIBRARY', operation='Setting up the Developers API client',
-                              description='the Python library %s is not installed' % missing[0],
-                              hint='install it where the module runs (pip install %s)' % missing[0])
+            raise _missing_library_error(missing[0], 'Setting up the Developers API client')
         self.api_url = _check_api_url(api_url)
         if not consumer_key:
             raise DevApiConfigError('consumer_key', 'no consumer key given',
@@ -1119,9 +1125,7 @@ def load_signing_key(path=None, content=None, password=None):
     """
     missing = missing_requirement()
     if missing:
-        raise DevApiError(reason_code='MISSING_LIBRARY', operation='Loading the signing key',
-                          description='the Python library %s is not installed' % missing[0],
-                          hint='install it where the module runs (pip install %s)' % missing[0])
+        raise _missing_library_error(missing[0], 'Loading the signing key')
     source_option = 'signing_key_path' if path else 'signing_key_content'
     if path:
         try:

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: mcdev.credentials contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""How a module ends when something went wrong that no handler foresaw.
+"""How a module ends when something went wrong that no handler foresaw, or a library is missing.
 
 Imports nothing heavy: every module, host-side ones included, wraps its main in it.
 """
@@ -9,7 +9,43 @@ Imports nothing heavy: every module, host-side ones included, wraps its main in 
 from __future__ import annotations
 
 import contextlib
+import sys
 import traceback
+
+# The Python versions Mastercard's libraries declare (Requires-Python of the versions in requirements.txt).
+# Outside them pip does not install the library, so an import error there means "wrong Python", not "pip install".
+MASTERCARD_PYTHON = {
+    "mastercard-oauth1-signer": ("1.9.2", (3, 8), (3, 13)),
+    "mastercard-oauth2-client": ("1.0.0", (3, 11), None),
+}
+MASTERCARD_PYTHON_SENTENCE = (
+    "Mastercard's libraries need Python 3.11 or 3.12 (mastercard-oauth1-signer 1.9.2 supports Python below 3.13, "
+    "mastercard-oauth2-client 1.0.0 Python 3.11 and later)")
+
+
+def _running_version():
+    return tuple(sys.version_info)[:3]
+
+
+def python_window_problem(package, version_info=None, executable=None):
+    """The sentence for a Mastercard library that cannot be installed on this Python, or None."""
+    if package not in MASTERCARD_PYTHON:
+        return None
+    version = tuple(version_info or _running_version())[:3]
+    _release, lowest, below = MASTERCARD_PYTHON[package]
+    if version[:2] >= lowest and (below is None or version[:2] < below):
+        return None
+    return ("%s; this host runs Python %s (%s). Set ansible_python_interpreter to a Python 3.11 or 3.12 that has "
+            "the collection's requirements.txt installed" % (MASTERCARD_PYTHON_SENTENCE, ".".join(map(str, version)),
+                                                             executable or sys.executable or "python"))
+
+
+def fail_missing_library(module, package, exception=None):
+    """End the module for a missing Python library: what to install, or, for Mastercard's, which Python to use."""
+    from ansible.module_utils.basic import missing_required_lib  # pylint: disable=import-outside-toplevel
+
+    msg = python_window_problem(package) or missing_required_lib(package)
+    module.fail_json(msg=msg, exception=str(exception) if exception is not None else None)
 
 
 @contextlib.contextmanager

@@ -304,11 +304,11 @@ import datetime
 import socket
 import time
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 # The connection options without the API client: devapi (requests, urllib3, the OAuth 1.0a signer)
 # is imported in _remote() only, so a local-only scan neither pays for it nor needs those libraries.
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import connection
 # inventory holds the expiry rules (notice buckets, lead time) that both the remote and the local part use.
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory
@@ -343,7 +343,7 @@ def _remote(module, params, now, lead):
 
     missing = devapi.missing_requirement()
     if missing:
-        module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
+        fail_missing_library(module, missing[0], missing[1])
     client = None
     records = []
     calls = 0
@@ -457,8 +457,7 @@ def main():
         scan_ms = 0
         if params["paths"]:
             if not _scan.crypto.HAS_CRYPTOGRAPHY:
-                module.fail_json(msg=missing_required_lib("cryptography"),
-                                 exception=str(_scan.crypto.CRYPTOGRAPHY_IMPORT_ERROR))
+                fail_missing_library(module, "cryptography", _scan.crypto.CRYPTOGRAPHY_IMPORT_ERROR)
             started = time.monotonic()
             entries, errors, skipped, seen = _local(params, now, lead)
             scan_ms = int(round((time.monotonic() - started) * 1000))

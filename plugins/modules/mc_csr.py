@@ -270,9 +270,9 @@ backup_csr:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import (
     HANDLED_ERRORS,
@@ -311,7 +311,7 @@ def main():
     )
     with unforeseen_errors(module, ("privatekey_path", "csr_path")):
         if not crypto.HAS_CRYPTOGRAPHY:
-            module.fail_json(msg=missing_required_lib("cryptography"), exception=str(crypto.CRYPTOGRAPHY_IMPORT_ERROR))
+            fail_missing_library(module, "cryptography", crypto.CRYPTOGRAPHY_IMPORT_ERROR)
         try:
             result = ensure_csr(module)
         except HANDLED_ERRORS as error:

@@ -176,9 +176,9 @@ api_calls:
 
 import datetime
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
 from ansible_collections.mcdev.credentials.plugins.module_utils import revoke as _revoke
 
@@ -229,7 +229,7 @@ def main():
 
         missing = devapi.missing_requirement()
         if missing:
-            module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
+            fail_missing_library(module, missing[0], missing[1])
 
         project_id = params["project_id"]
         environment = params["environment"]

@@ -382,10 +382,10 @@ host_facts:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 # verify.py imports only what every probe needs; each probe kind imports its own libraries when it runs.
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import verify as _verify
 from ansible_collections.mcdev.credentials.plugins.module_utils.verify_options import (
     PROBE_REQUIRED_IF,
@@ -450,7 +450,7 @@ def main():
         missing = _verify.missing_libraries(params["kind"])
         if missing:
             name, error = missing[0]
-            module.fail_json(msg=missing_required_lib(name), exception=str(error))
+            fail_missing_library(module, name, error)
         if timeout_problem(params["timeout"]):
             module.fail_json(msg=timeout_problem(params["timeout"]))
         if params["record"]:
