@@ -1008,6 +1008,73 @@ def renewal_subject(subject, now=None):
     return [(short, new_cn if short == "CN" else value) for short, value in pairs]
 
 
+# Seed "Renewal of MTLS certificate": the portal refuses a renewal whose DN is the expiring certificate's.
+DUPLICATE_DN = "Mastercard refuses a renewed certificate with the expiring one's DN (duplicate certificate error)"
+
+
+def renewal_request(certificate, attribute="CN", value=None, now=None, existing_csr=None):
+    """(subject pairs, SANs, facts) of the CSR that renews ``certificate`` (the KMP renewal): its DN with
+    ``attribute`` changed and its SANs.
+
+    Without ``value`` the attribute gets a new epoch suffix (renewal_common_name for a CN). A CSR made earlier
+    for this renewal (``existing_csr``: the same DN but for that attribute) keeps its value, so a re-run
+    changes nothing. CryptoError when the DN would not change or cannot be written again.
+    """
+    short = _SUBJECT_ALIASES.get(str(attribute or "CN").strip().lower())
+    if short is None:
+        raise CryptoError("renew_attribute %r is not supported; use one of %s" % (attribute, ", ".join(SUBJECT_OIDS)))
+    old = name_pairs(certificate.subject)
+    foreign = [name for name, _value in old if name not in SUBJECT_OIDS]
+    sans = _sans_of(certificate)
+    unwritable = [entry for entry in sans if entry.split(":", 1)[0] not in ("DNS", "IP", "email", "URI")]
+    if foreign or unwritable:
+        raise CryptoError("the expiring certificate holds %s, which mc_csr cannot write; make the renewal CSR with "
+                          "openssl req -new" % ", ".join(foreign + unwritable))
+    position = next((index for index, (name, _value) in enumerate(old) if name == short), None)
+    old_value = None if position is None else old[position][1]
+    if value in (None, ""):
+        value = _value_kept_by(existing_csr, old, position, short)
+    if value in (None, ""):
+        if old_value is None:
+            raise CryptoError("the expiring certificate has no %s; set renew_value to the value it should get"
+                              % ATTRIBUTE_LABELS[short])
+        stamp = None if now is None else now.timestamp()
+        value = renewal_common_name(old_value, stamp) if short == "CN" else \
+            _renew_epoch_suffix(old_value, stamp, MAX_ATTRIBUTE_LENGTHS.get(short, MAX_CN_LENGTH))
+    pairs = list(old)
+    if position is None:
+        position = len(pairs)
+        pairs.append((short, value))
+    else:
+        pairs[position] = (short, value)
+    pairs = normalize_subject(pairs)
+    if pairs == old:
+        raise CryptoError("renew_value %r is the expiring certificate's %s, and %s; give %s another value"
+                          % (value, ATTRIBUTE_LABELS[short], DUPLICATE_DN, short))
+    facts = {
+        "certificate_subject": certificate.subject.rfc4514_string(),
+        "certificate_serial_number": "%X" % certificate.serial_number,
+        "certificate_not_after": _iso(certificate.not_valid_after_utc),
+        "attribute": short, "from": old_value, "to": pairs[position][1],
+    }
+    return pairs, sans, facts
+
+
+def _value_kept_by(csr, old, position, short):
+    """The attribute's value in a CSR made earlier for this renewal, or None."""
+    if csr is None:
+        return None
+    pairs = name_pairs(csr.subject)
+    index = len(old) if position is None else position
+    if len(pairs) != len(old) + (position is None) or pairs[index][0] != short:
+        return None
+    if pairs[:index] + pairs[index + 1:] != [pair for number, pair in enumerate(old) if number != position]:
+        return None
+    if position is not None and pairs[index][1] == old[index][1]:
+        return None
+    return pairs[index][1]
+
+
 # ------------------------------------------------------------------ certificates
 
 def load_certificates(data, source="the certificate file"):

@@ -81,8 +81,8 @@ def ensure_csr(module):
     curve = params["curve"] if key_type == "ec" else None
     key_source = "privatekey_path %s" % key_path
 
-    subject = subject_from_params(params)
-    sans = crypto.normalize_sans(params.get("subject_alt_name"))
+    csr_data = read_if_exists(csr_path, "csr_path")
+    subject, sans, renewal, expiring = _requested_names(params, csr_data)
     check_parent_dir(key_path, "privatekey_path")
     check_parent_dir(csr_path, "csr_path")
 
@@ -112,7 +112,9 @@ def ensure_csr(module):
     # Mastercard's rules are checked before anything is written.
     crypto.check_profile(params["profile"], key, subject, sans)
 
-    csr_data = read_if_exists(csr_path, "csr_path")
+    if expiring is not None and crypto.same_key(key, expiring):
+        warnings.append("the private key at %s is the one the expiring certificate certifies; a renewal with a new "
+                        "key is safer (set regenerate=always, or another privatekey_path)" % key_path)
     before_csr, csr_reasons = None, ["absent"]
     if csr_data is not None:
         try:
@@ -159,9 +161,30 @@ def ensure_csr(module):
             "before": {"privatekey": before_key, "csr": _csr_diff_facts(before_csr)},
             "after": {"privatekey": after_key, "csr": _csr_diff_facts(after_csr)},
         }
+    if renewal is not None:
+        result["renewal"] = renewal
     if warnings:
         result["warnings"] = warnings
     return result
+
+
+def _requested_names(params, csr_data):
+    """(subject pairs, SANs, renewal facts, expiring certificate): from the name options (no renewal), or from the
+    expiring certificate given in renew_certificate_path."""
+    cert_path = params.get("renew_certificate_path")
+    if not cert_path:
+        return subject_from_params(params), crypto.normalize_sans(params.get("subject_alt_name")), None, None
+    source = "renew_certificate_path %s" % cert_path
+    certificate = crypto.load_certificates(read_required(cert_path, "renew_certificate_path"), source)[0]
+    earlier = None
+    if csr_data is not None:
+        try:
+            earlier = crypto.load_csr(csr_data, "csr_path")
+        except crypto.CryptoError:
+            pass  # an unreadable CSR is refused (or replaced) below, as without renewal
+    subject, sans, renewal = crypto.renewal_request(certificate, params.get("renew_attribute"), params.get("renew_value"),
+                                                    existing_csr=earlier)
+    return subject, sans, renewal, certificate
 
 
 def _settle_file_args(module, path, existed, default_mode, changed):

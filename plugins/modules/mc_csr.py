@@ -109,6 +109,28 @@ options:
       V(email:ops@example.com), V(URI:https://example.com).
     type: list
     elements: str
+  renew_certificate_path:
+    description:
+      - The expiring certificate (PEM or DER; the first certificate of a PEM file is used) to renew in the Key
+        Management Portal (KMP) or by uploading the issued certificate with M(mcdev.credentials.mc_certificate).
+      - The CSR gets the certificate's subject DN with O(renew_attribute) changed, and the certificate's subject
+        alternative names. Mastercard refuses a renewed certificate whose DN is the expiring one's, so a DN that
+        would not change is refused before anything is written.
+      - Cannot be combined with O(subject), the individual name options or O(subject_alt_name).
+      - The expiring certificate's serial number, which the KMP renewal form asks for, is in RV(renewal).
+    type: path
+  renew_attribute:
+    description:
+      - The subject attribute that changes when renewing from O(renew_certificate_path); the others keep their
+        values and order. One of V(CN), V(O), V(OU), V(L), V(ST), V(C), V(emailAddress).
+      - Without O(renew_value) its epoch-seconds suffix is moved to now (added when there is none), as in the
+        portal's example V(example-1682563200) to V(example-1682566800). A CSR already at O(csr_path) made for
+        this renewal keeps its value, so running again changes nothing.
+    type: str
+    default: CN
+  renew_value:
+    description: The new value of O(renew_attribute), instead of a new epoch suffix.
+    type: str
   profile:
     description:
       - Mastercard rules to check before writing. RSA keys below 2048 bits are refused by every profile.
@@ -186,6 +208,20 @@ EXAMPLES = r"""
     regenerate: partial_idempotence
     backup: true
     common_name: example-1682566800
+
+- name: Renew an mTLS certificate that expires soon (KMP renewal), with a new key
+  mcdev.credentials.mc_csr:
+    privatekey_path: /etc/mcdev/example/mtls-key-next.pem
+    csr_path: /etc/mcdev/example/mtls-renewal.csr
+    renew_certificate_path: /etc/mcdev/example/mtls-cert.pem
+    profile: mtls_production
+  register: renewal_request
+
+- name: Show what to enter in the KMP renewal form
+  ansible.builtin.debug:
+    msg: >-
+      Expiring certificate serial number {{ renewal_request.renewal.certificate_serial_number }};
+      the new DN is {{ renewal_request.csr.subject_string }}
 """
 
 RETURN = r"""
@@ -260,6 +296,35 @@ csr_pem:
   description: The CSR in PEM form.
   returned: when O(return_content=true)
   type: str
+renewal:
+  description: What the renewal CSR was made from.
+  returned: when O(renew_certificate_path) is set
+  type: dict
+  contains:
+    certificate_subject:
+      description: The expiring certificate's subject DN, RFC 4514.
+      type: str
+      sample: CN=example-1682563200,O=Example Company
+    certificate_serial_number:
+      description: The expiring certificate's serial number in upper-case hex, as the KMP renewal form asks for it.
+      type: str
+      sample: 5A3F0C1B9E
+    certificate_not_after:
+      description: When the expiring certificate expires (UTC, ISO 8601).
+      type: str
+      sample: "2027-01-31T12:00:00Z"
+    attribute:
+      description: The subject attribute that changed.
+      type: str
+      sample: CN
+    from:
+      description: Its value in the expiring certificate (null when the certificate had none).
+      type: str
+      sample: example-1682563200
+    to:
+      description: Its value in the CSR.
+      type: str
+      sample: example-1682566800
 backup_privatekey:
   description: Path of the copy of the replaced private key.
   returned: when O(backup=true) and the key file was rewritten
@@ -282,6 +347,11 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.common import (
 from ansible_collections.mcdev.credentials.plugins.module_utils.keyfiles import ensure_csr
 
 
+# Names that renew_certificate_path takes from the expiring certificate instead.
+RENEWAL_EXCLUDES = ("subject", "common_name", "organization_name", "organizational_unit_name", "locality_name",
+                    "state_or_province_name", "country_name", "email_address", "subject_alt_name")
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -300,12 +370,17 @@ def main():
             country_name=dict(type="str", aliases=["C", "countryName"]),
             email_address=dict(type="str", aliases=["emailAddress"]),
             subject_alt_name=dict(type="list", elements="str"),
+            renew_certificate_path=dict(type="path"),
+            renew_attribute=dict(type="str", default="CN"),
+            renew_value=dict(type="str"),
             profile=dict(type="str", choices=list(crypto.PROFILES), default="custom"),
             regenerate=dict(type="str", choices=REGENERATE_CHOICES, default="fail"),
             force=dict(type="bool", default=False),
             backup=dict(type="bool", default=False),
             return_content=dict(type="bool", default=False),
         ),
+        mutually_exclusive=[("renew_certificate_path", name) for name in RENEWAL_EXCLUDES],
+        required_by={"renew_value": "renew_certificate_path"},
         supports_check_mode=True,
         add_file_common_args=True,
     )

@@ -475,6 +475,83 @@ def test_renewal_subject_keeps_order():
         crypto.renewal_subject({"O": "x"})
 
 
+def expiring(pairs, sans=(), serial=0x5A3F0C1B9E):
+    """A certificate with the subject ``pairs`` (in order) and SANs, as the KMP renewal starts from."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.ObjectIdentifier(crypto.SUBJECT_OIDS[short]), value)
+                      for short, value in pairs])
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+               .serial_number(serial).not_valid_before(NOW - datetime.timedelta(days=360))
+               .not_valid_after(NOW + datetime.timedelta(days=5)))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(
+            [x509.DNSName(entry) for entry in sans]), critical=False)
+    return builder.sign(key, hashes.SHA256())
+
+
+KMP_DN = [("C", "US"), ("O", "Example Company"), ("OU", "Payments"), ("CN", "example-1682563200")]
+
+
+def test_renewal_request_moves_the_cn_stamp_and_keeps_the_rest_in_order():
+    cert = expiring(KMP_DN, sans=["api.example.com", "pay.example.com"])
+    pairs, sans, facts = crypto.renewal_request(cert, now=datetime.datetime.fromtimestamp(1682566800, UTC))
+    assert pairs == KMP_DN[:3] + [("CN", "example-1682566800")]
+    assert sans == ["DNS:api.example.com", "DNS:pay.example.com"]
+    assert facts == {"certificate_subject": "CN=example-1682563200,OU=Payments,O=Example Company,C=US",
+                     "certificate_serial_number": "5A3F0C1B9E", "certificate_not_after": "2026-01-06T00:00:00Z",
+                     "attribute": "CN", "from": "example-1682563200", "to": "example-1682566800"}
+
+
+def test_renewal_request_other_attribute_given_value_and_added_attribute():
+    cert = expiring(KMP_DN)
+    pairs, _sans, facts = crypto.renewal_request(cert, "organizationalUnitName", now=NOW)
+    assert pairs[2] == ("OU", "Payments-%d" % NOW.timestamp()) and pairs[3] == KMP_DN[3]
+    assert (facts["attribute"], facts["from"]) == ("OU", "Payments")
+    pairs, _sans, facts = crypto.renewal_request(cert, "CN", "example-2027")
+    assert pairs[3] == ("CN", "example-2027") and facts["to"] == "example-2027"
+    pairs, _sans, facts = crypto.renewal_request(cert, "L", "Purchase")
+    assert pairs == KMP_DN + [("L", "Purchase")] and facts["from"] is None
+    with pytest.raises(CryptoError, match="has no L .locality_name.; set renew_value"):
+        crypto.renewal_request(cert, "L")
+
+
+def test_renewal_request_refuses_an_unchanged_dn_with_the_duplicate_certificate_sentence():
+    cert = expiring(KMP_DN)
+    with pytest.raises(CryptoError) as refused:
+        crypto.renewal_request(cert, "CN", " example-1682563200 ")
+    assert "renew_value ' example-1682563200 ' is the expiring certificate's CN (common_name)" in str(refused.value)
+    assert crypto.DUPLICATE_DN in str(refused.value)
+    with pytest.raises(CryptoError, match="renew_attribute 'serialNumber' is not supported"):
+        crypto.renewal_request(cert, "serialNumber")
+
+
+def test_renewal_request_keeps_the_value_of_a_csr_made_for_it():
+    cert = expiring(KMP_DN)
+    key = ec.generate_private_key(ec.SECP256R1())
+    first, _sans, _facts = crypto.renewal_request(cert, now=NOW)
+    earlier = crypto.build_csr(key, first)
+    later = NOW + datetime.timedelta(hours=3)
+    assert crypto.renewal_request(cert, now=later, existing_csr=earlier)[0] == first
+    # A CSR for something else (another DN, or the expiring DN itself) does not hold the value.
+    other = crypto.build_csr(key, [("C", "US"), ("O", "Other"), ("OU", "Payments"), ("CN", "example-1")])
+    same = crypto.build_csr(key, KMP_DN)
+    for csr in (other, same):
+        assert crypto.renewal_request(cert, now=later, existing_csr=csr)[0][3][1] == "example-%d" % later.timestamp()
+    added, _sans, _facts = crypto.renewal_request(cert, "L", "Purchase")
+    assert crypto.renewal_request(cert, "L", existing_csr=crypto.build_csr(key, added))[0] == added
+
+
+def test_renewal_request_refuses_names_it_cannot_write_again():
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "example-1682563200"),
+                      x509.NameAttribute(NameOID.SERIAL_NUMBER, "42")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(NOW).not_valid_after(NOW + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    with pytest.raises(CryptoError, match="holds 2.5.4.5, which mc_csr cannot write; make the renewal CSR with openssl"):
+        crypto.renewal_request(cert)
+
+
 # -------------------------------------------------------- certificates
 
 @needs_openssl

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import stat
 import subprocess
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
-from ansible_collections.mcdev.credentials.plugins.modules import mc_csr
+from ansible_collections.mcdev.credentials.plugins.modules import mc_certificate, mc_csr
+from ansible_collections.mcdev.credentials.tests.unit.emulator.helpers import external_ca
+from ansible_collections.mcdev.credentials.tests.unit.plugins.modules import mc_helpers
 from ansible_collections.mcdev.credentials.tests.unit.plugins.modules.utils import ModuleFail, assert_no_secrets, run_module
 
 PASSPHRASE = "correct horse battery staple"
@@ -228,3 +234,110 @@ def test_existing_openssl_pkcs1_key_is_adopted_not_replaced(paths):
     verify = subprocess.run(["openssl", "req", "-verify", "-noout", "-in", paths["csr_path"]], capture_output=True, check=True)
     assert b"verify OK" in verify.stdout + verify.stderr
     assert run_module(mc_csr, args(paths))["changed"] is False
+
+
+# --- KMP renewal: the CSR from the expiring certificate ---------------------
+
+KMP_SUBJECT = [{"C": "US"}, {"O": "Example Company"}, {"OU": "Payments"}, {"CN": "payments-1700000000"}]
+
+
+def issue_from_csr(csr_path, ca_key, ca_cert):
+    """What a CA does with the CSR (cryptography directly, not crypto.py): its subject and SANs, for clientAuth."""
+    with open(csr_path, "rb") as handle:
+        csr = x509.load_pem_x509_csr(handle.read())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    builder = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(ca_cert.subject)
+               .public_key(csr.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=20))
+               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+               .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+               .add_extension(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value, critical=False))
+    return builder.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def openssl_text(*argv):
+    return subprocess.run(["openssl", *argv], check=True, capture_output=True, text=True).stdout.strip()
+
+
+def test_kmp_renewal_csr_from_the_expiring_certificate_is_issued_and_uploaded(emulator, tmp_path):
+    account, project = mc_helpers.setup_project(emulator, auth_model="MTLS")
+    ca_key, ca_cert = external_ca(emulator)
+    ca_pem = ca_cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    (tmp_path / "ca.pem").write_text(ca_pem)
+    for name in ("v1", "v2", "v3"):
+        (tmp_path / name).mkdir()
+
+    def upload(alias, certificate_pem):
+        return run_module(mc_certificate, dict(mc_helpers.connection(emulator, account), project_id=project["id"],
+                                               alias=alias, environment="production",
+                                               certificate_content=certificate_pem + ca_pem,
+                                               trusted_ca_path=str(tmp_path / "ca.pem")))
+
+    v1 = {"privatekey_path": str(tmp_path / "v1" / "key.pem"), "csr_path": str(tmp_path / "v1" / "req.csr")}
+    run_module(mc_csr, dict(v1, subject=KMP_SUBJECT, subject_alt_name=["DNS:api.example.com", "DNS:pay.example.com"],
+                            profile="mtls_production"))
+    expiring = issue_from_csr(v1["csr_path"], ca_key, ca_cert)
+    (tmp_path / "v1" / "cert.pem").write_text(expiring)
+    assert upload("payments-1700000000", expiring)["action"] == "create"
+
+    v2 = {"privatekey_path": str(tmp_path / "v2" / "key.pem"), "csr_path": str(tmp_path / "v2" / "req.csr"),
+          "renew_certificate_path": str(tmp_path / "v1" / "cert.pem"), "profile": "mtls_production"}
+    result = run_module(mc_csr, v2)
+    renewal = result["renewal"]
+    # Read back with openssl: the DN is the expiring one's but for the CN, and the SANs are kept.
+    old_subject = openssl_text("x509", "-in", str(tmp_path / "v1" / "cert.pem"), "-noout", "-subject", "-nameopt", "RFC2253")
+    new_subject = openssl_text("req", "-in", v2["csr_path"], "-noout", "-subject", "-nameopt", "RFC2253")
+    assert old_subject == "subject=CN=payments-1700000000,OU=Payments,O=Example Company,C=US"
+    assert new_subject == "subject=CN=%s,OU=Payments,O=Example Company,C=US" % renewal["to"]
+    assert renewal["to"] != "payments-1700000000" and renewal["to"].startswith("payments-")
+    assert "DNS:api.example.com, DNS:pay.example.com" in openssl_text("req", "-in", v2["csr_path"], "-noout", "-text")
+    serial = openssl_text("x509", "-in", str(tmp_path / "v1" / "cert.pem"), "-noout", "-serial")
+    assert serial == "serial=" + renewal["certificate_serial_number"].rjust(len(serial) - len("serial="), "0")
+    assert result["changed"] and "warnings" not in result
+    before = snapshot({"csr": v2["csr_path"]})
+    again = run_module(mc_csr, v2)
+    assert not again["changed"] and again["renewal"]["to"] == renewal["to"]
+    assert snapshot({"csr": v2["csr_path"]}) == before
+
+    assert upload(renewal["to"], issue_from_csr(v2["csr_path"], ca_key, ca_cert))["action"] == "create"
+    # Without the renewal, a certificate for the expiring DN is what the gateway refuses as a duplicate.
+    run_module(mc_csr, dict(v1, privatekey_path=str(tmp_path / "v3" / "key.pem"), csr_path=str(tmp_path / "v3" / "dup.csr"),
+                            subject=KMP_SUBJECT, subject_alt_name=["DNS:api.example.com"], profile="mtls_production"))
+    with pytest.raises(ModuleFail) as duplicate:
+        upload("payments-duplicate", issue_from_csr(str(tmp_path / "v3" / "dup.csr"), ca_key, ca_cert))
+    assert "DUPLICATE_CERTIFICATE" in str(duplicate.value.result), duplicate.value.result
+
+
+def test_kmp_renewal_refusals_write_nothing(tmp_path):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Example"),
+                         x509.NameAttribute(NameOID.COMMON_NAME, "payments-1700000000")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(99).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=9))
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "old-key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                             serialization.PrivateFormat.PKCS8,
+                                                             serialization.NoEncryption()))
+    paths = {"privatekey_path": str(tmp_path / "key.pem"), "csr_path": str(tmp_path / "req.csr")}
+    renew = dict(paths, renew_certificate_path=str(tmp_path / "cert.pem"))
+    for extra, expect in ((dict(renew_value="payments-1700000000"), "duplicate certificate error"),
+                          (dict(renew_attribute="title"), "renew_attribute 'title' is not supported"),
+                          (dict(renew_attribute="ST"), "has no ST (state_or_province_name); set renew_value"),
+                          (dict(common_name="other"), "mutually exclusive: renew_certificate_path|common_name"),
+                          (dict(renew_certificate_path=str(tmp_path / "absent.pem")), "renew_certificate_path: ")):
+        with pytest.raises(ModuleFail) as refused:
+            run_module(mc_csr, dict(renew, **extra))
+        assert expect in refused.value.result["msg"], refused.value.result["msg"]
+        assert snapshot(paths) == {"privatekey_path": None, "csr_path": None}
+    with pytest.raises(ModuleFail) as refused:
+        run_module(mc_csr, dict(paths, common_name="x", renew_value="y"))
+    assert "renew_certificate_path" in refused.value.result["msg"]
+    # Check mode predicts the renewal and writes nothing.
+    predicted = run_module(mc_csr, renew, check_mode=True)
+    assert predicted["changed"] and predicted["renewal"]["from"] == "payments-1700000000"
+    assert snapshot(paths) == {"privatekey_path": None, "csr_path": None}
+    # Renewing with the expiring certificate's own key is allowed, with a warning.
+    reused = run_module(mc_csr, dict(renew, privatekey_path=str(tmp_path / "old-key.pem"), regenerate="never"))
+    assert any("is the one the expiring certificate certifies" in warning for warning in reused["warnings"])
