@@ -72,6 +72,16 @@ options:
       - If not set, the value of the E(MC_DEVAPI_RETRIES) environment variable is used.
     type: int
     default: 3
+  contract_path:
+    description:
+      - A YAML or JSON file of corrections to the Developers API contract the client follows (paths, methods, query
+        parameters, body and record fields, values, reason codes), merged over the collection's defaults; give only
+        the entries that differ. The sections and entries, each with the evidence behind it, are listed in
+        C(docs/devapi-contract.md).
+      - An unknown section, entry or field, or a value of the wrong shape, is refused naming it before any call.
+        Every API module returns the overridden entries in C(contract_overrides).
+      - If not set, the value of the E(MC_DEVAPI_CONTRACT) environment variable is used.
+    type: path
 notes:
   - >-
     Environment variables are read on the host where the module runs, not on the controller. Run API tasks

@@ -29,6 +29,7 @@ ENV_VARS = {
     'validate_certs': 'MC_DEVAPI_VALIDATE_CERTS',
     'timeout': 'MC_DEVAPI_TIMEOUT',
     'retries': 'MC_DEVAPI_RETRIES',
+    'contract_path': 'MC_DEVAPI_CONTRACT',
 }
 
 # signing_key_path / signing_key_content have no fallback in the spec: Ansible
@@ -58,6 +59,7 @@ def connection_argument_spec():
         'validate_certs': with_env('validate_certs', type='bool', default=True),
         'timeout': with_env('timeout', type='float', default=DEFAULT_TIMEOUT),
         'retries': with_env('retries', type='int', default=DEFAULT_RETRIES),
+        'contract_path': with_env('contract_path', type='path'),
     }
 
 

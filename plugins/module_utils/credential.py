@@ -1082,6 +1082,7 @@ def run_module(module, kind, devapi):
             result.pop("diff", None)
         result["api_calls"] = client.call_count
         result["api_calls_by_op"] = dict(client.calls_by_op)
+        result["contract_overrides"] = list(client.contract.overridden)
         result["msg"] = summary(manager)
         module.exit_json(**result)
     except devapi.DevApiError as exc:

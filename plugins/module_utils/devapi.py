@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import functools
 import hashlib
 import json
 import os
@@ -53,6 +54,7 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.connection impor
     connection_argument_spec,
     connection_constraints,
 )
+from ansible_collections.mcdev.credentials.plugins.module_utils.devapi_contract import DEFAULT_CONTRACT, Contract, ContractError
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import python_window_problem
 
 REQUESTS_IMPORT_ERROR = None
@@ -110,98 +112,35 @@ def _missing_library_error(package, operation):
 
 
 # ---------------------------------------------------------------------------
-# The API vocabulary: every path, verb, query parameter, body and record field
-# name the client uses, in one place. The public reference does not give the
-# OpenAPI spec (see docs/dev/contracts.md and reference/mastercard-api.md), so
-# each entry says whether it was SEEN in a Mastercard source or is ASSUMED
-# (third-party, inferred or invented). When the real spec is available, edit
-# this block only; nothing below it spells an API name.
+# The API vocabulary: every path, verb, query parameter, body and record field,
+# value and reason code the client uses is an entry of the contract
+# (devapi_contract_data.py, with its evidence), which a user may correct with a
+# contract file (contract_path). Nothing below spells an API name.
 # ---------------------------------------------------------------------------
 
-SEEN = 'seen'
-ASSUMED = 'assumed'
-
-# The base URL a third-party client uses: DEFAULT_API_URL (connection.py).
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    method: str
-    path: str
-    evidence: str
-    note: str = ''
-
-
-ENDPOINTS = {
-    'get_project': Endpoint('GET', '/projects/{project_id}', ASSUMED, '3P client'),
-    'list_credentials': Endpoint('GET', '/projects/{project_id}/credentials', ASSUMED, 'inferred from dashboard parity; paging assumed'),
-    'get_credential': Endpoint('GET', '/projects/{project_id}/credentials/{credential_id}', ASSUMED, 'inferred'),
-    'create_credential': Endpoint('POST', '/projects/{project_id}/credentials', SEEN, 'path seen; body assumed'),
-    'activate_credential': Endpoint('PATCH', '/projects/{project_id}/credentials/{credential_id}', ASSUMED,
-                                    'body {"status": "ACTIVE"} seen; verb assumed'),
-    'revoke_credential': Endpoint('DELETE', '/projects/{project_id}/credentials/{credential_id}', SEEN),
-    'renew_credential': Endpoint('POST', '/projects/{project_id}/credentials/{credential_id}/renewal', ASSUMED),
-    'get_certificate': Endpoint('GET', '/projects/{project_id}/credentials/{credential_id}/certificate', ASSUMED),
-    'upgrade_project_oauth2': Endpoint('POST', '/projects/{project_id}/oauth2-upgrade', ASSUMED),
-}
-
-# Query parameters and the page envelope of the credential list (all assumed).
-LIST_QUERY = {'environment': 'environment', 'type': 'type', 'offset': 'offset', 'limit': 'limit'}
-PAGE_FIELDS = {'items': 'items', 'total': 'total', 'offset': 'offset', 'limit': 'limit'}
 LIST_PAGE_SIZE = 100
 
-# Request bodies (assumed, except the activate body which was seen).
-CREATE_FIELDS = {'type': 'type', 'environment': 'environment', 'alias': 'alias',
-                 'oauth_version': 'oauthVersion', 'csr': 'csr', 'certificate': 'certificate'}
-ACTIVATE_BODY = {'status': 'ACTIVE'}  # seen (INVALID_CREDENTIAL_STATUS error page)
 
-# Credential record: attribute -> (API field, evidence).
-CREDENTIAL_FIELDS = {
-    'id': ('id', ASSUMED),
-    'alias': ('alias', ASSUMED),
-    'type': ('type', SEEN),  # SIGNING seen in an error; MTLS assumed
-    'environment': ('environment', ASSUMED),
-    'status': ('status', SEEN),
-    'oauth_version': ('oauthVersion', ASSUMED),
-    'consumer_key': ('consumerKey', ASSUMED),
-    'client_id': ('clientId', ASSUMED),
-    'kid': ('kid', ASSUMED),
-    'certificate_pem': ('certificate', ASSUMED),
-    'fingerprint': ('fingerprint', ASSUMED),
-    'public_key_fingerprint': ('publicKeyFingerprint', ASSUMED),
-    'serial': ('serialNumber', ASSUMED),
-    'subject': ('subjectDn', ASSUMED),
-    'created': ('createdDate', ASSUMED),
-    'expires': ('expiryDate', ASSUMED),
-}
+def _word(entry):
+    return DEFAULT_CONTRACT['values'][entry]['value']
 
-# Project record: attribute -> (API field, evidence).
-PROJECT_FIELDS = {
-    'id': ('id', ASSUMED),
-    'name': ('name', ASSUMED),
-    'auth_model': ('authModel', ASSUMED),  # values OAUTH10A / MTLS seen in error pages
-    'oauth2_enabled': ('oauth2Enabled', ASSUMED),
-    'environments': ('environments', ASSUMED),
-}
 
-# The certificate endpoint's answer (assumed).
-CERTIFICATE_FIELDS = {'certificate': 'certificate', 'chain': 'chain'}
+# The client's own words for the API's values (the contract's defaults); records are read into them.
+TYPE_MTLS = _word('type_mtls')
+TYPE_SIGNING = _word('type_signing')
+OAUTH_VERSION_1 = _word('oauth_version_1')
+OAUTH_VERSION_2 = _word('oauth_version_2')
+STATUS_ACTIVE = _word('status_active')
+STATUS_REVOKED = _word('status_revoked')
+ENVIRONMENTS = (_word('environment_sandbox'), _word('environment_production'))
 
-# Enumerations.
-TYPE_MTLS = 'MTLS'  # assumed
-TYPE_SIGNING = 'SIGNING'  # seen
-OAUTH_VERSION_1 = '1.0a'  # assumed
-OAUTH_VERSION_2 = '2.0'  # assumed
-STATUS_ACTIVE = 'ACTIVE'  # seen
-STATUS_REVOKED = 'REVOKED'  # assumed
-ENVIRONMENTS = ('SANDBOX', 'PRODUCTION')  # 3P
-
-# kind (module vocabulary) -> (API type, oauthVersion)
+# kind (module vocabulary) -> (API type, oauthVersion), in the client's words
 KIND_TO_API = {
     'mtls': (TYPE_MTLS, None),
     'oauth1': (TYPE_SIGNING, OAUTH_VERSION_1),
     'oauth2': (TYPE_SIGNING, OAUTH_VERSION_2),
 }
+_DEFAULT = Contract()
 
 # Response headers that carry the correlation id (seen in the OAuth 2.0 docs).
 CORRELATION_HEADERS = ('Correlation-Id', 'X-MC-Correlation-ID')
@@ -454,6 +393,8 @@ def _header(headers, name):
 RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 # Answers that prove the request was not acted upon, so even a create may be resent.
 NOT_COMMITTED_STATUSES = frozenset((408, 429))
+# Answers that may mean the request did not match the API (a path, verb or field the contract has wrong).
+CONTRACT_STATUSES = frozenset((400, 404, 405, 415, 422))
 MAX_RETRY_AFTER_SECONDS = 60.0
 DEFAULT_RETRY_DEADLINE = 120.0
 DEFAULT_BACKOFF_BASE = 0.5
@@ -608,10 +549,13 @@ class Credential:
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_api(cls, data):
+    def from_api(cls, data, contract=None):
+        contract = contract or _DEFAULT
         if not isinstance(data, dict):
             raise DevApiError(reason_code='UNEXPECTED_RESPONSE', description='a credential record was expected, got %s' % type(data).__name__)
-        values = {attr: data.get(api_name) for attr, (api_name, _evidence) in CREDENTIAL_FIELDS.items()}
+        values = contract.read('credential_fields', data)
+        for group in ('type', 'status', 'oauth_version', 'environment'):
+            values[group] = contract.our_word(group, values[group])
         if values['id'] is None:
             raise DevApiError(reason_code='UNEXPECTED_RESPONSE', description='a credential record without an id')
         values['id'] = str(values['id'])
@@ -653,10 +597,11 @@ class Project:
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_api(cls, data):
-        if not isinstance(data, dict) or data.get(PROJECT_FIELDS['id'][0]) is None:
+    def from_api(cls, data, contract=None):
+        contract = contract or _DEFAULT
+        if not isinstance(data, dict) or data.get(contract.name('project_fields', 'id')) is None:
             raise DevApiError(reason_code='UNEXPECTED_RESPONSE', description='a project record was expected')
-        values = {attr: data.get(api_name) for attr, (api_name, _evidence) in PROJECT_FIELDS.items()}
+        values = contract.read('project_fields', data)
         values['id'] = str(values['id'])
         values['oauth2_enabled'] = bool(values['oauth2_enabled'])
         values['environments'] = list(values['environments'] or [])
@@ -720,7 +665,8 @@ class DevApiClient:
 
     def __init__(self, api_url, consumer_key, signing_key, ca_path=None, validate_certs=True, timeout=DEFAULT_TIMEOUT,
                  retries=DEFAULT_RETRIES, retry_deadline=DEFAULT_RETRY_DEADLINE, backoff_base=DEFAULT_BACKOFF_BASE,
-                 backoff_cap=DEFAULT_BACKOFF_CAP, warn=None, sleep=None, clock=None, now=None, rng=None, user_agent=None):
+                 backoff_cap=DEFAULT_BACKOFF_CAP, warn=None, sleep=None, clock=None, now=None, rng=None, user_agent=None,
+                 contract=None):
         missing = missing_requirement()
         if missing:
             raise _missing_library_error(missing[0], 'Setting up the Developers API client')
@@ -729,6 +675,7 @@ class DevApiClient:
             raise DevApiConfigError('consumer_key', 'no consumer key given',
                                     hint='set consumer_key or MC_DEVAPI_CONSUMER_KEY to the Developers API key\'s consumer key')
         self.consumer_key = consumer_key
+        self.contract = contract or _DEFAULT
         self.validate_certs = bool(validate_certs)
         self.ca_path = ca_path
         self.timeout = float(timeout)
@@ -778,7 +725,7 @@ class DevApiClient:
     def get_project(self, project_id):
         """The project record (auth model, OAuth 2.0 upgrade state, environments)."""
         data = self._call('get_project', {'project_id': project_id}, what='getting project %s' % project_id)
-        return Project.from_api(data)
+        return Project.from_api(data, self.contract)
 
     def list_credentials(self, project_id, environment=None, credential_type=None, kind=None, page_size=LIST_PAGE_SIZE):
         """All credentials of a project, following pagination.
@@ -792,23 +739,24 @@ class DevApiClient:
                 raise DevApiError(reason_code='INVALID_OPTION', operation='Listing credentials', hint='',
                                   description='kind must be one of %s, got %r' % (', '.join(sorted(KIND_TO_API)), kind))
             credential_type = KIND_TO_API[kind][0]
+        contract = self.contract
         query = {}
         if environment is not None:
-            query[LIST_QUERY['environment']] = _api_environment(environment)
+            query[contract.name('list_query', 'environment')] = contract.api_value('environment', _api_environment(environment))
         if credential_type is not None:
-            query[LIST_QUERY['type']] = str(credential_type).upper()
+            query[contract.name('list_query', 'type')] = contract.api_value('type', str(credential_type).upper())
         what = 'listing credentials of project %s' % project_id
         credentials = []
         offset = 0
         seen_ids = set()
         for _page in range(10000):  # a bound against a server that never ends its pages
-            query[LIST_QUERY['offset']] = str(offset)
-            query[LIST_QUERY['limit']] = str(page_size)
+            query[contract.name('list_query', 'offset')] = str(offset)
+            query[contract.name('list_query', 'limit')] = str(page_size)
             data = self._call('list_credentials', {'project_id': project_id}, query=dict(query), what=what)
             items, total = self._page_items(data, what)
             new_items = 0
             for item in items:
-                credential = Credential.from_api(item)
+                credential = Credential.from_api(item, self.contract)
                 if credential.id in seen_ids:
                     continue
                 seen_ids.add(credential.id)
@@ -824,7 +772,7 @@ class DevApiClient:
     def get_credential(self, project_id, credential_id):
         data = self._call('get_credential', {'project_id': project_id, 'credential_id': credential_id},
                           what='getting credential %s of project %s' % (credential_id, project_id))
-        return Credential.from_api(data)
+        return Credential.from_api(data, self.contract)
 
     def create_credential(self, project_id, kind, environment, alias, csr_pem=None, certificate_pem=None):
         """Add a credential from a CSR (Mastercard certifies its key) or from an uploaded certificate.
@@ -846,14 +794,17 @@ class DevApiClient:
                               description='an alias is required; it is how a create whose answer was lost is recognised')
         api_type, oauth_version = KIND_TO_API[kind]
         api_environment = _api_environment(environment)
-        body = {CREATE_FIELDS['type']: api_type, CREATE_FIELDS['environment']: api_environment, CREATE_FIELDS['alias']: alias}
+        field_name = functools.partial(self.contract.name, 'create_fields')
+        body = {field_name('type'): self.contract.api_value('type', api_type),
+                field_name('environment'): self.contract.api_value('environment', api_environment),
+                field_name('alias'): alias}
         if oauth_version:
-            body[CREATE_FIELDS['oauth_version']] = oauth_version
+            body[field_name('oauth_version')] = self.contract.api_value('oauth_version', oauth_version)
         if csr_pem:
-            body[CREATE_FIELDS['csr']] = csr_pem
+            body[field_name('csr')] = csr_pem
             expected = {'public_key_fingerprint': csr_public_key_fingerprint(csr_pem)}
         else:
-            body[CREATE_FIELDS['certificate']] = certificate_pem
+            body[field_name('certificate')] = certificate_pem
             expected = {key: value for key, value in _certificate_facts(certificate_pem).items()
                         if key in ('fingerprint', 'public_key_fingerprint')}
         what = 'creating %s credential %r in project %s' % (kind, alias, project_id)
@@ -863,7 +814,7 @@ class DevApiClient:
             try:
                 data = self._call('create_credential', {'project_id': project_id}, body=body, what=what,
                                   idempotent=False, budget=budget)
-                return Credential.from_api(data)
+                return Credential.from_api(data, self.contract)
             except _AmbiguousOutcome as ambiguous:
                 adopted = self._find_created(project_id, api_environment, api_type, kind, alias, expected)
                 if adopted is not None:
@@ -878,7 +829,7 @@ class DevApiClient:
                 self._sleep(wait)
             except DevApiError as exc:
                 # Our own earlier attempt may have created it after all (lost answer, then a resend).
-                if budget.attempts > 1 and exc.reason_code == 'CREDENTIAL_ALIAS_ALREADY_EXISTS':
+                if budget.attempts > 1 and exc.reason_code == self.contract.reason_code('alias_exists'):
                     adopted = self._find_created(project_id, api_environment, api_type, kind, alias, expected)
                     if adopted is not None:
                         self.last_create_adopted = True
@@ -912,13 +863,14 @@ class DevApiClient:
                     return current
             raise
         if isinstance(data, dict) and data:
-            return Credential.from_api(data)
+            return Credential.from_api(data, self.contract)
         return self.get_credential(project_id, credential_id)
 
     def activate_credential(self, project_id, credential_id):
         data = self._call('activate_credential', {'project_id': project_id, 'credential_id': credential_id},
-                          body=dict(ACTIVATE_BODY), what='activating credential %s of project %s' % (credential_id, project_id))
-        return Credential.from_api(data)
+                          body={self.contract.name('activate_fields', 'status'): self.contract.api_value('status', STATUS_ACTIVE)},
+                          what='activating credential %s of project %s' % (credential_id, project_id))
+        return Credential.from_api(data, self.contract)
 
     def renew_credential(self, project_id, credential_id):
         """Renew with key reuse (OAuth 1.0a). Not resent after an unknown outcome: that raises OUTCOME_UNKNOWN."""
@@ -933,7 +885,7 @@ class DevApiClient:
                               % (error.reason_code or 'HTTP %s' % error.status),
                               correlation_id=error.correlation_id, attempts=error.attempts,
                               hint='get or list the credential to see whether it carries a new certificate before renewing again')
-        return Credential.from_api(data)
+        return Credential.from_api(data, self.contract)
 
     def upgrade_project_oauth2(self, project_id):
         """One-time upgrade of a project to OAuth 2.0. After an unknown outcome, reads the project before resending."""
@@ -943,7 +895,7 @@ class DevApiClient:
             try:
                 data = self._call('upgrade_project_oauth2', {'project_id': project_id}, body={}, what=what,
                                   idempotent=False, budget=budget)
-                return Project.from_api(data)
+                return Project.from_api(data, self.contract)
             except _AmbiguousOutcome as ambiguous:
                 project = self.get_project(project_id)
                 if project.oauth2_enabled:
@@ -958,11 +910,11 @@ class DevApiClient:
         """The issued certificate and its chain (PEM)."""
         data = self._call('get_certificate', {'project_id': project_id, 'credential_id': credential_id},
                           what='getting the certificate of credential %s of project %s' % (credential_id, project_id))
-        certificate = data.get(CERTIFICATE_FIELDS['certificate']) if isinstance(data, dict) else None
+        certificate = data.get(self.contract.name('certificate_fields', 'certificate')) if isinstance(data, dict) else None
         if not certificate:
             raise DevApiError(reason_code='UNEXPECTED_RESPONSE', operation='getting the certificate of credential %s' % credential_id,
                               description='the answer holds no certificate')
-        chain = data.get(CERTIFICATE_FIELDS['chain']) or []
+        chain = data.get(self.contract.name('certificate_fields', 'chain')) or []
         if isinstance(chain, str):
             chain = [chain]
         return IssuedCertificate(certificate_pem=certificate, chain_pem=list(chain))
@@ -988,10 +940,10 @@ class DevApiClient:
         return wait
 
     def _url(self, op, path_params):
-        endpoint = ENDPOINTS[op]
+        method, path = self.contract.endpoint(op)
         # Ids go into the path percent-encoded, so no id can change the path that is signed and sent.
         quoted = {name: quote(str(value), safe='') for name, value in path_params.items()}
-        return endpoint.method, self.api_url + endpoint.path.format(**quoted)
+        return method, self.api_url + path.format(**quoted)
 
     def _call(self, op, path_params, query=None, body=None, what=None, idempotent=True, budget=None):
         """One logical call with retries; returns the decoded JSON answer ({} when empty).
@@ -1031,7 +983,7 @@ class DevApiClient:
             error = parse_error_response(response.status_code, response.content, response.headers, operation=what,
                                          attempts=budget.attempts, retry_after=retry_after)
             if response.status_code not in RETRY_STATUSES:
-                raise error
+                raise self._with_contract_note(error, op)
             if not idempotent and response.status_code not in NOT_COMMITTED_STATUSES:
                 raise _AmbiguousOutcome(error)
             wait = self._next_wait(budget, retry_after)
@@ -1039,6 +991,18 @@ class DevApiClient:
                 raise error
             self.notes.append('%s: HTTP %s; retrying in %.1f s' % (what, response.status_code, wait))
             self._sleep(wait)
+
+    def _with_contract_note(self, error, op):
+        """A refusal that may come from calling the API otherwise than it is built says which contract entry the call
+        followed, so a user whose API differs knows what to correct."""
+        if error.status not in CONTRACT_STATUSES:
+            return error
+        note = 'the call followed the contract entry %s' % self.contract.describe(op)
+        if self.contract.overridden:
+            note += ' of %s' % self.contract.source
+        note += '; where the Developers API differs, correct the entry in a contract file (contract_path)'
+        error.hint = '%s; %s' % (error.hint, note) if error.hint else note
+        return error
 
     def _send(self, method, url, query, data, headers):
         try:
@@ -1078,18 +1042,17 @@ class DevApiClient:
             raise DevApiError(status=response.status_code, reason_code='UNEXPECTED_RESPONSE', operation=what,
                               description='the answer is not JSON (%s)' % (response.headers.get('Content-Type') or 'no content type'))
 
-    @staticmethod
-    def _page_items(data, what):
+    def _page_items(self, data, what):
         if isinstance(data, list):  # an API that answers with a bare list has no further pages
             return data, None
         if not isinstance(data, dict):
             raise DevApiError(reason_code='UNEXPECTED_RESPONSE', operation=what, description='a page of credentials was expected')
-        items = data.get(PAGE_FIELDS['items'])
+        items = data.get(self.contract.name('page_fields', 'items'))
         if items is None:
             items = []
         if not isinstance(items, list):
             raise DevApiError(reason_code='UNEXPECTED_RESPONSE', operation=what, description='the page\'s items are not a list')
-        total = data.get(PAGE_FIELDS['total'])
+        total = data.get(self.contract.name('page_fields', 'total'))
         return items, total if isinstance(total, int) else None
 
 
@@ -1269,8 +1232,13 @@ def client_from_params(params, warn=None, environ=None, **client_kwargs):
     if resolved['ca_path'] and not os.path.isfile(resolved['ca_path']):
         raise DevApiConfigError('ca_path', '%s is not a readable file' % resolved['ca_path'],
                                 hint='point ca_path at a PEM bundle of the CA certificates that sign the API server certificate')
+    try:
+        contract = Contract.load(resolved['contract_path'])
+    except ContractError as exc:
+        raise DevApiConfigError('contract_path', str(exc),
+                                hint='see docs/devapi-contract.md for the sections and entries a contract file can hold') from None
     signing_key = load_signing_key(path=resolved['signing_key_path'], content=resolved['signing_key_content'],
                                    password=resolved['signing_key_password'])
     return DevApiClient(api_url, resolved['consumer_key'], signing_key, ca_path=resolved['ca_path'],
                         validate_certs=resolved['validate_certs'], timeout=resolved['timeout'], retries=resolved['retries'],
-                        warn=warn, **client_kwargs)
+                        warn=warn, contract=contract, **client_kwargs)

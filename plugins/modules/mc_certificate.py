@@ -253,6 +253,14 @@ files:
   returned: success
   type: list
   elements: dict
+contract_overrides:
+  description:
+    - The Developers API contract entries that the file in O(contract_path) changed, as section.entry (with the
+      field for an endpoint); empty with the collection's own contract.
+  returned: success
+  type: list
+  elements: str
+  sample: [endpoints.list_credentials.path, create_fields.alias]
 api_calls:
   description: Number of HTTP requests sent to the Developers API in this run (retries included).
   returned: always

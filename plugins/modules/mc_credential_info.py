@@ -294,6 +294,14 @@ summary:
     skipped: 2
     errors: 0
     scan_ms: 210
+contract_overrides:
+  description:
+    - The Developers API contract entries that the file in O(contract_path) changed, as section.entry (with the
+      field for an endpoint); empty with the collection's own contract.
+  returned: success
+  type: list
+  elements: str
+  sample: [endpoints.list_credentials.path, create_fields.alias]
 api_calls:
   description: Number of HTTP requests sent to the Developers API.
   returned: always
@@ -346,7 +354,7 @@ def _remote(module, params, now, lead):
         fail_missing_library(module, missing[0], missing[1])
     client = None
     records = []
-    calls = 0
+    calls, overrides = 0, []
     try:
         client = devapi.client_from_params(params, module.warn)
         kinds = params["kinds"] or None
@@ -367,6 +375,7 @@ def _remote(module, params, now, lead):
                     record["should_rotate"] = False
                 records.append(record)
         calls = client.call_count
+        overrides = list(client.contract.overridden)
     except devapi.DevApiError as exc:
         fail = exc.to_fail_kwargs()
         fail["api_calls"] = getattr(client, "call_count", 0) if client else 0
@@ -376,7 +385,7 @@ def _remote(module, params, now, lead):
             client.close()
     floor = datetime.datetime.min.replace(tzinfo=UTC)
     records.sort(key=lambda r: (r["project_id"], -(inventory.parse_time(r["created"]) or floor).timestamp()))
-    return records, calls
+    return records, calls, overrides
 
 
 def _local(params, now, lead):
@@ -449,9 +458,9 @@ def main():
             module.fail_json(msg="lead_time_days must be more than 0, got %s" % lead)
         now = datetime.datetime.now(UTC)
 
-        records, calls = [], 0
+        records, calls, overrides = [], 0, []
         if params["projects"]:
-            records, calls = _remote(module, params, now, lead)
+            records, calls, overrides = _remote(module, params, now, lead)
 
         entries, errors, skipped, seen = [], [], 0, 0
         scan_ms = 0
@@ -482,7 +491,7 @@ def main():
             "scan_ms": scan_ms,
         }
         module.exit_json(changed=False, credentials=records, local=entries, errors=errors, summary=summary,
-                         api_calls=calls)
+                         api_calls=calls, contract_overrides=overrides)
 
 
 if __name__ == "__main__":

@@ -167,6 +167,14 @@ remaining_active:
   returned: always
   type: list
   elements: str
+contract_overrides:
+  description:
+    - The Developers API contract entries that the file in O(contract_path) changed, as section.entry (with the
+      field for an endpoint); empty with the collection's own contract.
+  returned: success
+  type: list
+  elements: str
+  sample: [endpoints.list_credentials.path, create_fields.alias]
 api_calls:
   description: Number of HTTP requests sent to the Developers API (retries included).
   returned: always
@@ -296,6 +304,7 @@ def main():
                 already_revoked=[str(c.id) for c in already],
                 remaining_active=remaining,
                 api_calls=client.call_count,
+                contract_overrides=list(client.contract.overridden),
             )
             if targets:
                 verb = "Would revoke" if module.check_mode else "Revoked"

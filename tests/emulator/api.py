@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from .errors import ApiError, GATEWAY, OAuth2Error, bad_request, correlation_id
 from .faults import REASONS
+from .variants import shape_of
 
 DROP_KEY = "emulator.drop_response"
 LOG = logging.getLogger("emulator")
@@ -72,6 +73,8 @@ def create_app(context):  # pylint: disable=too-many-locals,too-many-statements
     """Build the app around an EmulatorContext (portal, verifiers, token service, faults, urls)."""
     portal = context.portal
     faults = context.faults
+    shape = shape_of(context.variant)
+    alias_field = shape["alias_field"]
     app = Flask("mcdev_emulator")
     app.config["MAX_CONTENT_LENGTH"] = portal.rules()["max_body_bytes"]
     app.json.sort_keys = False
@@ -161,31 +164,45 @@ def create_app(context):  # pylint: disable=too-many-locals,too-many-statements
         _json_body(required=False)
         return jsonify(portal.upgrade_project(g.account_id, project_id))
 
-    @app.get("/developers/projects/<project_id>/credentials")
+    def out(view):
+        """A credential record in the variant's names."""
+        if alias_field != "alias" and isinstance(view, dict) and "alias" in view:
+            view = dict(view)
+            view[alias_field] = view.pop("alias")
+        return view
+
     def list_credentials(project_id):
-        return jsonify(portal.list_credentials(g.account_id, project_id, request.args))
+        page = portal.list_credentials(g.account_id, project_id, request.args)
+        return jsonify(dict(page, items=[out(item) for item in page["items"]]))
+
+    app.add_url_rule(shape["list_path"], "list_credentials", list_credentials, methods=["GET"])
 
     @app.post("/developers/projects/<project_id>/credentials")
     def create_credential(project_id):
         body = _json_body()
-        return jsonify(portal.create_credential(g.account_id, project_id, body)), 201
+        if alias_field != "alias" and isinstance(body, dict):
+            body = {name: value for name, value in body.items() if name != "alias"}
+            if alias_field not in body:
+                raise bad_request("%s is required (1-64 characters)" % alias_field)
+            body["alias"] = body.pop(alias_field)
+        return jsonify(out(portal.create_credential(g.account_id, project_id, body))), 201
 
     @app.get("/developers/projects/<project_id>/credentials/<credential_id>")
     def get_credential(project_id, credential_id):
-        return jsonify(portal.credential_view(portal.credential_for(g.account_id, project_id, credential_id)))
+        return jsonify(out(portal.credential_view(portal.credential_for(g.account_id, project_id, credential_id))))
 
     @app.patch("/developers/projects/<project_id>/credentials/<credential_id>")
     def activate_credential(project_id, credential_id):
-        return jsonify(portal.activate(g.account_id, project_id, credential_id, _json_body()))
+        return jsonify(out(portal.activate(g.account_id, project_id, credential_id, _json_body())))
 
     @app.delete("/developers/projects/<project_id>/credentials/<credential_id>")
     def revoke_credential(project_id, credential_id):
-        return jsonify(portal.revoke(g.account_id, project_id, credential_id))
+        return jsonify(out(portal.revoke(g.account_id, project_id, credential_id)))
 
     @app.post("/developers/projects/<project_id>/credentials/<credential_id>/renewal")
     def renew_credential(project_id, credential_id):
         _json_body(required=False)
-        return jsonify(portal.renew(g.account_id, project_id, credential_id))
+        return jsonify(out(portal.renew(g.account_id, project_id, credential_id)))
 
     @app.get("/developers/projects/<project_id>/credentials/<credential_id>/certificate")
     def credential_certificate(project_id, credential_id):

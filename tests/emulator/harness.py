@@ -32,9 +32,10 @@ class EmulatorError(RuntimeError):
 class Emulator:
     """One emulator subprocess with its own state directory."""
 
-    def __init__(self, workdir, rules=None, port=0, mtls_port=0):
+    def __init__(self, workdir, rules=None, port=0, mtls_port=0, variant=None):
         self.workdir = str(workdir)
         self.rules = rules
+        self.variant = variant
         self.port = port
         self.mtls_port = mtls_port
         self.state_path = os.path.join(self.workdir, "emulator.sqlite")
@@ -47,10 +48,10 @@ class Emulator:
         self._session.trust_env = False
 
     @classmethod
-    def start(cls, tmpdir, rules=None, port=0, mtls_port=0):
-        """Launch an emulator whose state lives in tmpdir and wait until it is ready."""
+    def start(cls, tmpdir, rules=None, port=0, mtls_port=0, variant=None):
+        """Launch an emulator whose state lives in tmpdir and wait until it is ready (variant: --variant)."""
         os.makedirs(str(tmpdir), exist_ok=True)
-        emulator = cls(tmpdir, rules, port, mtls_port)
+        emulator = cls(tmpdir, rules, port, mtls_port, variant)
         emulator._launch()
         # Belt and braces with --exit-with-parent: stop on a normal interpreter exit too.
         atexit.register(emulator.stop)
@@ -64,6 +65,8 @@ class Emulator:
                    "--state", self.state_path, "--ready-file", self.ready_path, "--exit-with-parent"]
         if self.rules:
             command += ["--rules", json.dumps(self.rules)]
+        if self.variant:
+            command += ["--variant", self.variant]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(  # pylint: disable=consider-using-with
                 command, cwd=COLLECTION_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

@@ -21,6 +21,7 @@ from .oauth1 import NonceCache, Verifier
 from .oauth2 import TokenService
 from .pki import Pki
 from .store import Store
+from .variants import DEFAULT as DEFAULT_VARIANT, VARIANTS
 
 LOG = logging.getLogger("emulator")
 HANDSHAKE_TIMEOUT = 10
@@ -62,8 +63,9 @@ class ApiServer(ThreadedWSGIServer):
 class EmulatorContext:  # pylint: disable=too-few-public-methods
     """Everything the Flask app needs, built once per process."""
 
-    def __init__(self, portal, issuer_of):
+    def __init__(self, portal, issuer_of, variant=DEFAULT_VARIANT):
         self.portal = portal
+        self.variant = variant
         self.faults = FaultBoard()
         self.admin_token = secrets.token_urlsafe(24)
         self.nonces = NonceCache()
@@ -90,6 +92,8 @@ def parse_args(argv):
     parser.add_argument("--state", required=True, help="SQLite state file; the PKI lives in <state>.pki/")
     parser.add_argument("--ready-file", required=True, help="JSON written once the ports accept connections")
     parser.add_argument("--rules", default=None, help="JSON object of rule overrides, or @path to a JSON file")
+    parser.add_argument("--variant", default=DEFAULT_VARIANT, choices=sorted(VARIANTS),
+                        help="serve a variant of the Developers API's paths and fields (tests/emulator/variants.py)")
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--exit-with-parent", action="store_true",
                         help="stop when the launching process dies (the test harness sets this, so no emulator outlives its test run)")
@@ -132,7 +136,7 @@ def main(argv=None):  # pylint: disable=too-many-locals
     api_context.load_cert_chain(pki.server_cert_path, pki.server_key_path)
 
     origin = {}
-    context = EmulatorContext(portal, lambda: portal.rules()["oauth2_issuer"] or origin["issuer"])
+    context = EmulatorContext(portal, lambda: portal.rules()["oauth2_issuer"] or origin["issuer"], args.variant)
     api_server = ApiServer(args.host, args.port, create_app(context), api_context)
     mtls_server = MtlsServer((args.host, args.mtls_port),
                              client_auth_context(pki.server_cert_path, pki.server_key_path, pki.client_ca_bundle_path),
@@ -153,6 +157,7 @@ def main(argv=None):  # pylint: disable=too-many-locals
         "port": api_server.server_port,
         "mtls_port": mtls_server.server_address[1],
         "api_url": base + "/developers",
+        "variant": args.variant,
         "admin_url": base + "/_admin",
         "mtls_url": mtls_base,
         "mtls_ping_url": mtls_base + "/ping",

@@ -455,17 +455,6 @@ def test_kind_derivation(api_type, version, kind):
     assert devapi.kind_of(api_type, version) == kind
 
 
-def test_endpoint_table_is_complete_and_marked():
-    client_ops = {'get_project', 'list_credentials', 'get_credential', 'create_credential', 'activate_credential',
-                  'revoke_credential', 'renew_credential', 'get_certificate', 'upgrade_project_oauth2'}
-    assert set(devapi.ENDPOINTS) == client_ops
-    for endpoint in devapi.ENDPOINTS.values():
-        assert endpoint.evidence in (devapi.SEEN, devapi.ASSUMED)
-        assert endpoint.path.startswith('/projects/{project_id}')
-    for _api_name, evidence in list(devapi.CREDENTIAL_FIELDS.values()) + list(devapi.PROJECT_FIELDS.values()):
-        assert evidence in (devapi.SEEN, devapi.ASSUMED)
-
-
 def test_ids_cannot_change_the_path(rsa_key):
     client = _bare_client(rsa_key, _FakeTime())
     method, url = client._url('get_credential', {'project_id': 'p/../x', 'credential_id': 'c?y=1'})
