@@ -76,6 +76,14 @@ emulator: venv
 clean:
 	rm -rf $(BUILD)
 
+# The collection tarball to install (ansible-galaxy collection install <file>) or to put in an execution
+# environment; galaxy.yml's build_ignore keeps what a run leaves in the checkout out of it.
+DIST ?= $(BUILD)/dist
+.PHONY: dist
+dist: venv
+	mkdir -p $(DIST)
+	$(BIN)/ansible-galaxy collection build --force --output-path $(DIST) $(CURDIR)
+
 # The whole story against the emulator: projects, a fleet of six hosts, rotations, the expiry report.
 demo: venv
 	$(BIN)/python tests/tools/demo.py $(BUILD)

@@ -213,7 +213,7 @@ EXAMPLES = r"""
   mcdev.credentials.mc_csr:
     privatekey_path: /etc/mcdev/example/mtls-key-next.pem
     csr_path: /etc/mcdev/example/mtls-renewal.csr
-    renew_certificate_path: /etc/mcdev/example/mtls-cert.pem
+    renew_certificate_path: /etc/mcdev/example/cert.pem
     profile: mtls_production
   register: renewal_request
 
