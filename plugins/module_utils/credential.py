@@ -29,7 +29,7 @@ import math
 import os
 import re
 
-from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
+from ansible_collections.mcdev.credentials.plugins.module_utils import crypto, portal
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import (
     PRIVATE_MODE,
     PUBLIC_MODE,
@@ -38,6 +38,7 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.common import (
     write_atomically,
 )
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library
+from ansible_collections.mcdev.credentials.plugins.module_utils.portal import portal_argument_spec
 
 UTC = datetime.timezone.utc
 
@@ -346,6 +347,16 @@ class CredentialRequest:
         self.company_id = str(p.get("company_id") or "000000")
         self.certificate_dest = p.get("certificate_dest")
         self.chain_dest = p.get("chain_dest")
+        self.backend = p.get("backend") or "api"
+        self.portal_dir = p.get("portal_dir")
+        self.issued = p.get("issued")
+        self.escalate_before = p.get("escalate_before")
+        if self.backend == "portal" and not self.portal_dir:
+            raise CredentialInputError("portal_dir", "is required with backend: portal (work orders and what the person "
+                                       "brings back are kept there)")
+        if self.backend != "portal" and self.issued:
+            raise CredentialInputError("issued", "is what a person brings back from the portal; it goes with "
+                                       "backend: portal")
 
         self.method = "generate"
         given = [name for name in METHODS[1:] if p.get(name)]
@@ -355,6 +366,9 @@ class CredentialRequest:
             self.method = given[0]
         if self.method in CERTIFICATE_METHODS and kind != "mtls":
             raise CredentialInputError(self.method, "certificate uploads exist only for mTLS certificates")
+        if self.method in CERTIFICATE_METHODS and self.backend == "portal":
+            raise CredentialInputError(self.method, "backend: portal takes a CSR or a generated key; upload a "
+                                       "certificate in the portal yourself (Add certificate, Upload a certificate)")
         self.csr = None
         self.certificate = None
         self.warnings = []  # what the module says with module.warn (a SHA-1 CSR, say)
@@ -656,8 +670,10 @@ class CredentialManager:
                                       "public_key_fingerprint": (crypto.public_key_fingerprint(self.key) if self.key is not None
                                                                  else req.input_public_key_fingerprint())}
             return
+        # A person at the portal is told which credential stays in use meanwhile.
+        extra = {"in_use": portal.in_use_facts(previous)} if req.backend == "portal" else {}
         created = self.client.create_credential(req.project_id, req.kind, req.environment, alias,
-                                                csr_pem=csr_pem, certificate_pem=certificate_pem)
+                                                csr_pem=csr_pem, certificate_pem=certificate_pem, **extra)
         if getattr(self.client, "last_create_adopted", False):
             self.warn("the answer to creating %s was lost; adopted credential %s, which the API had created"
                       % (alias, created.id))
@@ -1028,6 +1044,11 @@ def argument_spec(kind):
         certificate_dest=dict(type="path"),
         chain_dest=dict(type="path"),
     )
+    spec.update(portal_argument_spec())
+    spec.update(issued=dict(type="dict", no_log=False, options=dict(
+        certificate=dict(type="str"), chain=dict(type="list", elements="str"),
+        consumer_key=dict(type="str", no_log=False), client_id=dict(type="str"), kid=dict(type="str", no_log=False),
+        credential_id=dict(type="str"), expires=dict(type="str"))), escalate_before=dict(type="int", default=7))
     if kind == "mtls":
         spec.update(
             certificate_path=dict(type="path"),
@@ -1072,11 +1093,19 @@ def run_module(module, kind, devapi):
     request = None
     try:
         request = CredentialRequest(kind, params)
-        client = devapi.client_from_params(params, module.warn)
+        if request.backend == "portal":
+            client = portal.PortalDesk(request.portal_dir, request.project_id, request.kind, issued=request.issued)
+        else:
+            client = devapi.client_from_params(params, module.warn)
         for warning in request.warnings:
             module.warn(warning)
         manager = CredentialManager(client, request, check_mode=module.check_mode, warn=module.warn)
-        manager.run()
+        try:
+            manager.run()
+        except portal.AwaitingPerson as waiting:
+            result, failed = portal.awaiting_result(waiting, manager.outcome.before, request.escalate_before,
+                                                    manager.now, manager.outcome.files)
+            (module.fail_json if failed else module.exit_json)(**result)
         result = manager.result()
         if not module._diff:  # pylint: disable=protected-access
             result.pop("diff", None)

@@ -395,6 +395,8 @@ RETRY_STATUSES = frozenset((408, 429, 500, 502, 503, 504))
 NOT_COMMITTED_STATUSES = frozenset((408, 429))
 # Answers that may mean the request did not match the API (a path, verb or field the contract has wrong).
 CONTRACT_STATUSES = frozenset((400, 404, 405, 415, 422))
+# Reason codes that say no more than the status (a route or field the API does not know).
+GENERIC_REASONS = frozenset(('BAD_REQUEST', 'NOT_FOUND', 'METHOD_NOT_ALLOWED', 'UNSUPPORTED_MEDIA_TYPE'))
 MAX_RETRY_AFTER_SECONDS = 60.0
 DEFAULT_RETRY_DEADLINE = 120.0
 DEFAULT_BACKOFF_BASE = 0.5
@@ -995,8 +997,9 @@ class DevApiClient:
     def _with_contract_note(self, error, op):
         """A refusal that may come from calling the API otherwise than it is built says which contract entry the call
         followed, so a user whose API differs knows what to correct."""
-        if error.status not in CONTRACT_STATUSES:
-            return error
+        if error.status not in CONTRACT_STATUSES or (error.reason_code in REASON_HINTS
+                                                     and error.reason_code not in GENERIC_REASONS):
+            return error  # the API understood the request and said what is wrong with it
         note = 'the call followed the contract entry %s' % self.contract.describe(op)
         if self.contract.overridden:
             note += ' of %s' % self.contract.source

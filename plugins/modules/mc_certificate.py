@@ -31,6 +31,8 @@ description:
 author:
   - mcdev.credentials maintainers (@mcdev)
 extends_documentation_fragment:
+  - mcdev.credentials.portal
+  - mcdev.credentials.portal.issued
   - mcdev.credentials.connection
   - mcdev.credentials.attributes
   - mcdev.credentials.attributes.IDEMPOTENT
@@ -204,9 +206,45 @@ EXAMPLES = r"""
     environment: sandbox
     alias: partner-upload
     certificate_path: "{{ mc_out_dir }}/partner.crt"
+
+- name: Through the portal, for a project without Developers API access (resumes from what the person brings back)
+  mcdev.credentials.mc_certificate:
+    backend: portal
+    portal_dir: /var/lib/mcdev/portal
+    project_id: "{{ mc_project_id }}"
+    environment: production
+    alias: payments-2027
+    key_store: /var/lib/mcdev/keys
+    keystore_password: "{{ vault_keystore_password }}"
+    keystore_dest: /etc/payments/mastercard.p12
+    issued: "{{ portal_issued | default(omit) }}"
+  register: payments
+
+- name: Say where the work order is while it waits
+  ansible.builtin.debug:
+    msg: "{{ payments.msg }}"
+  when: payments.status | default('') == 'AWAITING_ISSUE'
 """
 
 RETURN = r"""
+status:
+  description:
+    - With O(backend=portal), V(AWAITING_ISSUE) while the work order waits for the person; absent otherwise.
+  returned: when the run waits for a person
+  type: str
+  sample: AWAITING_ISSUE
+work_order:
+  description: Where the open work order is (C(json), C(page)) and where to drop what the portal gave (C(inbox)).
+  returned: when the run waits for a person
+  type: dict
+  sample:
+    json: /var/lib/mcdev/portal/p1/work-orders/sandbox-payments-create.json
+    page: /var/lib/mcdev/portal/p1/work-orders/sandbox-payments-create.md
+    inbox: /var/lib/mcdev/portal/p1/inbox/sandbox-payments.pem
+in_use_days_left:
+  description: Whole days until the credential in use meanwhile expires.
+  returned: when the run waits for a person during a rotation
+  type: int
 action:
   description: What the run did (or would do in check mode).
   returned: success

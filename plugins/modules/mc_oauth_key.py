@@ -32,6 +32,8 @@ description:
 author:
   - mcdev.credentials maintainers (@mcdev)
 extends_documentation_fragment:
+  - mcdev.credentials.portal
+  - mcdev.credentials.portal.issued
   - mcdev.credentials.connection
   - mcdev.credentials.attributes
   - mcdev.credentials.attributes.IDEMPOTENT
@@ -195,9 +197,38 @@ EXAMPLES = r"""
     oauth_version: "1.0a"
     alias: legacy-signer
     csr_path: "{{ mc_out_dir }}/legacy-signer.csr"
+
+- name: An OAuth 1.0a key through the portal; the consumer key comes back through the inbox or issued
+  mcdev.credentials.mc_oauth_key:
+    backend: portal
+    portal_dir: /var/lib/mcdev/portal
+    project_id: "{{ mc_project_id }}"
+    alias: orders-2027
+    oauth_version: "1.0a"
+    key_store: /var/lib/mcdev/keys
+    keystore_password: "{{ vault_keystore_password }}"
+    issued: "{{ {'consumer_key': portal_consumer_key} if portal_consumer_key is defined else omit }}"
 """
 
 RETURN = r"""
+status:
+  description:
+    - With O(backend=portal), V(AWAITING_ISSUE) while the work order waits for the person; absent otherwise.
+  returned: when the run waits for a person
+  type: str
+  sample: AWAITING_ISSUE
+work_order:
+  description: Where the open work order is (C(json), C(page)) and where to drop what the portal gave (C(inbox)).
+  returned: when the run waits for a person
+  type: dict
+  sample:
+    json: /var/lib/mcdev/portal/p1/work-orders/sandbox-payments-create.json
+    page: /var/lib/mcdev/portal/p1/work-orders/sandbox-payments-create.md
+    inbox: /var/lib/mcdev/portal/p1/inbox/sandbox-payments.pem
+in_use_days_left:
+  description: Whole days until the credential in use meanwhile expires.
+  returned: when the run waits for a person during a rotation
+  type: int
 action:
   description: What the run did (or would do in check mode).
   returned: success

@@ -25,6 +25,7 @@ author:
   - mcdev.credentials maintainers (@mcdev)
 extends_documentation_fragment:
   - mcdev.credentials.connection
+  - mcdev.credentials.portal
   - mcdev.credentials.attributes
   - mcdev.credentials.attributes.idempotent
 attributes:
@@ -105,6 +106,16 @@ options:
       - The API may have its own guard (C(REVOKE_LAST_ACTIVE_CREDENTIAL)); this option cannot override it.
     type: bool
     default: false
+  revoked_in_portal:
+    description:
+      - >-
+        With O(backend=portal), the person confirms that the credentials selected were revoked in the portal, so
+        this run records them as revoked. Without it, the first run writes a revoke work order per credential and
+        ends with RV(status=AWAITING_REVOKE); dropping C({"revoked": true}) into the work order's inbox file
+        confirms one credential the same way.
+      - The guards (in-use fingerprints, the last active credential) apply before any work order is written.
+    type: bool
+    default: false
 seealso:
   - module: mcdev.credentials.mc_credential_info
   - module: mcdev.credentials.mc_verify
@@ -139,9 +150,30 @@ EXAMPLES = r"""
     kind: oauth1
     selector: expired
     confirm: REVOKE
+
+- name: Through the portal - a revoke work order first, then the person's confirmation closes it
+  mcdev.credentials.mc_revoke:
+    backend: portal
+    portal_dir: /var/lib/mcdev/portal
+    project_id: "{{ project_id }}"
+    environment: production
+    kind: mtls
+    alias: [payments-2026]
+    confirm: REVOKE
+    revoked_in_portal: "{{ portal_revoked | default(false) }}"
 """
 
 RETURN = r"""
+status:
+  description: With O(backend=portal), V(AWAITING_REVOKE) while revocations wait for the person.
+  returned: when a revocation waits for a person
+  type: str
+  sample: AWAITING_REVOKE
+work_orders:
+  description: The open revoke work orders (C(json), C(page), C(inbox), C(credential_id)).
+  returned: when a revocation waits for a person
+  type: list
+  elements: dict
 revoked:
   description:
     - The credentials revoked by this run (in check mode, that would be revoked), as the API reports them after
@@ -187,7 +219,8 @@ import datetime
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library, unforeseen_errors
-from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
+from ansible_collections.mcdev.credentials.plugins.module_utils import devapi, portal
+from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError
 from ansible_collections.mcdev.credentials.plugins.module_utils import revoke as _revoke
 
 CONFIRM_WORD = "REVOKE"
@@ -213,6 +246,8 @@ def main():
         in_use_fingerprints=dict(type="list", elements="str", default=[]),
         ignore_in_use=dict(type="bool", default=False),
         force_last=dict(type="bool", default=False),
+        revoked_in_portal=dict(type="bool", default=False),
+        **portal.portal_argument_spec()
     )
     constraints = devapi.connection_constraints()
     module = AnsibleModule(
@@ -244,7 +279,11 @@ def main():
         kind = params["kind"]
         client = None
         try:
-            client = devapi.client_from_params(params, module.warn)
+            if params["backend"] == "portal":
+                client = portal.PortalDesk(params["portal_dir"], project_id, kind,
+                                           revoked_confirmed=params["revoked_in_portal"])
+            else:
+                client = devapi.client_from_params(params, module.warn)
             credentials = client.list_credentials(project_id, environment=environment, kind=kind)
             now = datetime.datetime.now(datetime.timezone.utc)
             targets, already, missing_refs = _revoke.select(
@@ -275,7 +314,7 @@ def main():
                 _fail(module, client, exc.msg, refused=[c.to_dict() for c in exc.credentials], reason=exc.reason)
 
             diff = _revoke.status_diff(targets)
-            revoked = []
+            revoked, waiting = [], []
             if module.check_mode:
                 for cred in targets:
                     predicted = cred.to_dict()
@@ -285,6 +324,9 @@ def main():
                 for cred in targets:
                     try:
                         after = client.revoke_credential(project_id, cred.id)
+                    except portal.AwaitingPerson as person:
+                        waiting.append(person)
+                        continue
                     except devapi.DevApiError as exc:
                         fail = exc.to_fail_kwargs()
                         if revoked:
@@ -296,7 +338,7 @@ def main():
                               "The API answered the revocation of %s with status %s instead of REVOKED"
                               % (_revoke.describe(cred), record.get("status")), revoked=revoked)
                     revoked.append(record)
-            going = set(str(c.id) for c in targets)
+            going = set(str(record["id"]) for record in revoked)
             remaining = [str(c.id) for c in credentials if _revoke.is_active(c, now) and str(c.id) not in going]
             result = dict(
                 changed=bool(targets),
@@ -312,12 +354,20 @@ def main():
             else:
                 result["msg"] = "Nothing to revoke%s" % (
                     " (already revoked: %s)" % ", ".join(result["already_revoked"]) if already else "")
+            if waiting:  # backend=portal: the person revokes, then the next run records it
+                result.update(portal.revoke_waiting_result(waiting),
+                              changed=bool(revoked) or any(person.written for person in waiting))
+                if revoked:
+                    result["msg"] = "Revoked %s; %s" % (", ".join(record["id"] for record in revoked),
+                                                        portal.revoke_waiting_result(waiting)["msg"])
             if module._diff:
                 result["diff"] = diff
             module.exit_json(**result)
         except devapi.DevApiError as exc:
             fail = exc.to_fail_kwargs()
             _fail(module, client, **fail)
+        except InputError as exc:
+            _fail(module, client, str(exc))
         finally:
             if client is not None:
                 client.close()

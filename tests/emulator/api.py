@@ -260,6 +260,23 @@ def create_app(context):  # pylint: disable=too-many-locals,too-many-statements
     def admin_seed_credential(project_id):
         return jsonify(portal.seed_credential(project_id, _json_body(required=False))), 201
 
+    # The portal, as a person uses it in a browser: the same rules as the Developers API, no OAuth 1.0a.
+    @app.get("/_admin/portal/projects/<project_id>/credentials")
+    def admin_portal_screen(project_id):
+        return jsonify(portal.list_credentials(None, project_id, request.args))
+
+    @app.post("/_admin/portal/projects/<project_id>/credentials")
+    def admin_portal_add(project_id):
+        body = _json_body()
+        return jsonify(portal.create_credential(None, project_id, body)), 201
+
+    @app.post("/_admin/portal/projects/<project_id>/credentials/<credential_id>/revoke")
+    def admin_portal_revoke(project_id, credential_id):
+        body = _json_body()
+        if not isinstance(body, dict) or body.get("confirm") != "REVOKE":
+            raise bad_request('Type REVOKE to confirm: {"confirm": "REVOKE"}')
+        return jsonify(portal.revoke(None, project_id, credential_id))
+
     @app.route("/_admin/clock", methods=["GET", "POST"])
     def admin_clock():
         if request.method == "POST":

@@ -105,3 +105,11 @@ def test_a_wrong_contract_file_is_refused_before_any_call(emulator, tmp_path):
                               "is not a contract entry; endpoints has get_project, list_credentials" % (tmp_path / "typo.yml")), message
     assert h.counters(emulator) == before
     assert not (tmp_path / "ks").exists()
+
+
+def test_a_refusal_the_api_explains_carries_no_contract_note(emulator, tmp_path):
+    account, _project = h.setup_project(emulator)
+    with pytest.raises(ModuleFail) as failed:
+        run_module(mc_oauth_key, key_args(emulator, account, {"id": "no-such-project"}, tmp_path))
+    message = failed.value.result["msg"]
+    assert "PROJECT_NOT_FOUND" in message and "contract" not in message, message

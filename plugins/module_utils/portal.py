@@ -1,0 +1,499 @@
+# -*- coding: utf-8 -*-
+# Copyright: mcdev.credentials contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The portal-assisted backend: Mastercard Developers through a person at the portal, for who has no
+Developers API access.
+
+PRIVATE to this collection: the API may change without notice.
+
+A PortalDesk stands where DevApiClient stands for CredentialManager and mc_revoke. It lists the credentials
+the person brought back (``<portal_dir>/<project_id>/credentials.json``). A create or a revoke it cannot do
+itself becomes a work order, as JSON (for scripts and AWX) and as a Markdown page (for the person), and
+AwaitingPerson: the run ends there, not failed. The next run finds what the person supplied (the ``issued``
+option, or a file in the inbox beside the work order), checks it against the work order, and carries on.
+
+The key never leaves the key store; the work order holds the CSR, which is public.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+
+from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
+from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError, write_atomically
+from ansible_collections.mcdev.credentials.plugins.module_utils.devapi_contract import Contract
+
+AWAITING_ISSUE = "AWAITING_ISSUE"
+AWAITING_REVOKE = "AWAITING_REVOKE"
+WORK_ORDER_VERSION = 1
+
+# What the seeds name on the portal's screens.
+SCREENS = {"sandbox": "Sandbox credentials", "production": "Production credentials"}
+ADD_BUTTON = {"mtls": "Add certificate", "oauth1": "Add project key", "oauth2": "Add project key"}
+ADD_METHOD = {"mtls": "Paste in a CSR", "oauth1": "Paste in a CSR file", "oauth2": "Paste in a CSR file"}
+REVOKE_ACTION = {"mtls": "Manage \u2192 Revoke certificate", "oauth1": "\u22ee \u2192 Revoke key",
+                 "oauth2": "\u22ee \u2192 Revoke key"}
+# What the portal shows once it made the credential, and so what the person brings back.
+BRING_BACK = {
+    "mtls": {"certificate": "the issued certificate and its chain (PEM), as downloaded from the credentials screen"},
+    "oauth1": {"consumer_key": "the consumer key the credentials screen shows for the new key"},
+    "oauth2": {"client_id": "the client ID the credentials screen shows", "kid": "the key ID (kid) of the new key"},
+}
+OPTIONAL_BACK = {"credential_id": "the credential's id, where the portal shows one",
+                 "expires": "the expiry date the credentials screen shows (YYYY-MM-DD), for OAuth keys"}
+# Shapes seen in Mastercard's pages (reference/mastercard-api.md section 5): <client id>!<hex key id>.
+_CLIENT_ID = r"[A-Za-z0-9_-]{20,}"
+_KID = r"[0-9a-fA-F]{16,}"
+SHAPES = {
+    "consumer_key": (re.compile(r"^%s!%s$" % (_CLIENT_ID, _KID)),
+                     "<client id>!<hex key id>, e.g. 48 characters, '!' and 48 hex digits"),
+    "client_id": (re.compile(r"^%s$" % _CLIENT_ID), "at least 20 letters, digits, '-' or '_'"),
+    "kid": (re.compile(r"^%s$" % _KID), "at least 16 hex digits"),
+}
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def portal_argument_spec():
+    """backend and portal_dir, as mc_certificate, mc_oauth_key and mc_revoke take them."""
+    return {"backend": dict(type="str", default="api", choices=["api", "portal"]), "portal_dir": dict(type="path")}
+
+
+class AwaitingPerson(Exception):
+    """The run waits for a person at the portal; ``order`` is the work order, ``written`` whether it is new."""
+
+    def __init__(self, status, order, paths, written):
+        self.status = status
+        self.order = order
+        self.paths = paths
+        self.written = written
+        super().__init__("%s: work order %s" % (status, paths["json"]))
+
+
+class SuppliedMaterialError(InputError):
+    """What the person supplied does not fit the work order; nothing changed and the work order stays open."""
+
+    def __init__(self, message, source):
+        self.option = "issued"
+        super().__init__("issued: %s (from %s); the work order stays open" % (message, source))
+
+
+def _iso(moment):
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def _read_json(path, what):
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise InputError("portal_dir: %s %s cannot be read (%s); fix or move the file" % (what, path, exc)) from None
+
+
+def _write_json(path, data):
+    write_atomically(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+class PortalDesk:
+    """One project's desk at the portal: the credentials the person brought back, work orders and the inbox."""
+
+    call_count = 0
+    last_create_adopted = False
+
+    def __init__(self, directory, project_id, kind, issued=None, now=None, revoked_confirmed=False):
+        if not directory:
+            raise InputError("portal_dir: backend=portal needs portal_dir, the folder for work orders and what the "
+                             "person brings back")
+        self.root = os.path.join(directory, project_id)
+        self.project_id = project_id
+        self.kind = kind
+        self.issued = issued or None
+        self.revoked_confirmed = bool(revoked_confirmed)
+        self.now = now or datetime.datetime.now(datetime.timezone.utc)
+        self.calls_by_op = {}
+        self.notes = []
+        self.contract = Contract()
+        self._records = None
+
+    # -- where things are ---------------------------------------------------------
+
+    def paths(self, environment, alias, step, kind):
+        """Where a work order and its inbox file are: a certificate comes back as PEM, anything else as JSON."""
+        base = "%s-%s" % (environment.lower(), alias)
+        suffix = ".pem" if step == "create" and kind == "mtls" else ".json"
+        return {"json": os.path.join(self.root, "work-orders", "%s-%s.json" % (base, step)),
+                "page": os.path.join(self.root, "work-orders", "%s-%s.md" % (base, step)),
+                "inbox": os.path.join(self.root, "inbox", base + suffix)}
+
+    @property
+    def ledger_path(self):
+        return os.path.join(self.root, "credentials.json")
+
+    def _ensure_dirs(self):
+        for sub in ("work-orders", "inbox", os.path.join("work-orders", "done")):
+            os.makedirs(os.path.join(self.root, sub), mode=0o700, exist_ok=True)
+
+    # -- what the client interface asks -------------------------------------------
+
+    def close(self):
+        """Nothing to close: the desk is files."""
+
+    def records(self):
+        if self._records is None:
+            data = _read_json(self.ledger_path, "the portal's credential list") or {"credentials": []}
+            self._records = list(data.get("credentials") or [])
+        return self._records
+
+    def list_credentials(self, project_id, environment=None, credential_type=None, kind=None):
+        from ansible_collections.mcdev.credentials.plugins.module_utils.devapi import Credential  # pylint: disable=import-outside-toplevel
+        found = [Credential.from_api(record) for record in self.records()]
+        self._tidy({c.public_key_fingerprint for c in found})
+        if environment:
+            found = [c for c in found if (c.environment or "").upper() == environment.upper()]
+        if credential_type:
+            found = [c for c in found if (c.type or "").upper() == credential_type.upper()]
+        if kind:
+            found = [c for c in found if c.kind == kind]
+        return found
+
+    def get_project(self, project_id):
+        """The portal shows the project to the person, not to us: it is taken to be what the task says it is, and
+        the portal itself refuses what does not fit (the person sees that)."""
+        from ansible_collections.mcdev.credentials.plugins.module_utils.devapi import Project  # pylint: disable=import-outside-toplevel
+        return Project(id=project_id, name=None, auth_model="MTLS" if self.kind == "mtls" else "OAUTH10A", oauth2_enabled=True,
+                       environments=["SANDBOX", "PRODUCTION"])
+
+    def upgrade_project_oauth2(self, project_id):
+        return self.get_project(project_id)
+
+    def renew_credential(self, project_id, credential_id):
+        raise InputError("reuse_key: the portal-assisted backend rotates to a new key; renew the OAuth 1.0a key in the "
+                         "portal yourself (Rotate key, Renew key) or set reuse_key: false")
+
+    def get_certificate(self, project_id, credential_id):
+        from ansible_collections.mcdev.credentials.plugins.module_utils.devapi import IssuedCertificate  # pylint: disable=import-outside-toplevel
+        for record in self.records():
+            if record.get("id") == credential_id and record.get("certificate"):
+                return IssuedCertificate(record["certificate"], list(record.get("chain") or []))
+        raise InputError("issued: no certificate was brought back from the portal for credential %s; an OAuth key "
+                         "from the portal has none unless you supply it (issued.certificate), so drop certificate_dest, "
+                         "chain_dest and pkcs12 exports, or supply it" % credential_id)
+
+    # -- create ---------------------------------------------------------------------
+
+    def create_credential(self, project_id, kind, environment, alias, csr_pem=None, certificate_pem=None,
+                          in_use=None):
+        if certificate_pem:
+            raise InputError("certificate_path: the portal-assisted backend takes a CSR (key_store, csr_path or "
+                             "csr_content); upload a certificate in the portal yourself (Add certificate, Upload a "
+                             "certificate)")
+        paths = self.paths(environment, alias, "create", kind)
+        order = _read_json(paths["json"], "the work order")
+        csr = crypto.load_csr(csr_pem.encode("ascii"), "the CSR")
+        fingerprint = crypto.public_key_fingerprint(csr)
+        if order is not None and order.get("public_key_fingerprint") == fingerprint and order.get("kind") == kind:
+            csr = crypto.load_csr(order["csr"].encode("ascii"), "the CSR of work order %s" % paths["json"])
+        else:
+            order = None  # a work order for another key (or none): this one replaces it
+        material, source = self._supplied(paths["inbox"], kind)
+        if material is not None:
+            record = self._record_from(material, source, kind, environment, alias, csr)
+            self._close(paths, record)
+            return self._credential(record)
+        written = order is None
+        if written:
+            order = self._create_order(kind, environment, alias, csr, paths, in_use)
+            self._publish(paths, order, _create_page(order))
+        raise AwaitingPerson(AWAITING_ISSUE, order, paths, written)
+
+    def _credential(self, record):
+        from ansible_collections.mcdev.credentials.plugins.module_utils.devapi import Credential  # pylint: disable=import-outside-toplevel
+        return Credential.from_api(record)
+
+    def _create_order(self, kind, environment, alias, csr, paths, in_use):
+        return {
+            "version": WORK_ORDER_VERSION, "step": "create", "status": AWAITING_ISSUE,
+            "project_id": self.project_id, "environment": environment.lower(), "kind": kind, "alias": alias,
+            "written": _iso(self.now),
+            "screen": SCREENS[environment.lower()], "button": ADD_BUTTON[kind], "method": ADD_METHOD[kind],
+            "csr": crypto.dump_csr(csr).decode("ascii"), "subject": csr.subject.rfc4514_string(),
+            "public_key_fingerprint": crypto.public_key_fingerprint(csr),
+            "bring_back": dict(BRING_BACK[kind]), "optional": dict(OPTIONAL_BACK),
+            "inbox": paths["inbox"], "in_use": in_use,
+        }
+
+    def _supplied(self, inbox, kind):
+        """(material dict, where it came from) from the issued option, else the inbox; (None, None) when neither."""
+        given = {name: value for name, value in (self.issued or {}).items() if value not in (None, "", [])}
+        if given:
+            return given, "the issued option"
+        return self._inbox(inbox, kind)
+
+    @staticmethod
+    def _inbox(inbox, kind=None):
+        if not os.path.exists(inbox):
+            return None, None
+        try:
+            with open(inbox, "rb") as handle:
+                data = handle.read()
+        except OSError as exc:
+            raise SuppliedMaterialError("the inbox file cannot be read (%s)" % exc.strerror, inbox) from None
+        if kind == "mtls":
+            return {"certificate": data.decode("ascii", "replace")}, inbox
+        try:
+            material = json.loads(data.decode("utf-8"))
+        except ValueError as exc:
+            raise SuppliedMaterialError("the inbox file is not JSON (%s)" % exc, inbox) from None
+        if not isinstance(material, dict):
+            raise SuppliedMaterialError("the inbox file must hold a JSON object", inbox)
+        return material, inbox
+
+    def _record_from(self, material, source, kind, environment, alias, csr):
+        """The credential record of what the person brought back, once it fits the work order."""
+        wanted = set(BRING_BACK[kind])
+        unknown = sorted(set(material) - wanted - set(OPTIONAL_BACK) - {"chain"})
+        if unknown:
+            raise SuppliedMaterialError("%s %s not asked for; for %s bring back %s" % (
+                ", ".join(unknown), "is" if len(unknown) == 1 else "are", kind, ", ".join(sorted(wanted))), source)
+        missing = sorted(name for name in wanted if not material.get(name))
+        if missing:
+            raise SuppliedMaterialError("%s missing; the portal shows %s" % (
+                ", ".join(missing), "; ".join(BRING_BACK[kind][name] for name in missing)), source)
+        record = {"alias": alias, "environment": environment.upper(), "status": "ACTIVE",
+                  "type": "MTLS" if kind == "mtls" else "SIGNING",
+                  "oauthVersion": {"mtls": None, "oauth1": "1.0a", "oauth2": "2.0"}[kind],
+                  "publicKeyFingerprint": crypto.public_key_fingerprint(csr), "subjectDn": csr.subject.rfc4514_string(),
+                  "createdDate": _iso(self.now), "source": "portal"}
+        for name in ("consumer_key", "client_id", "kid"):
+            if name in wanted:
+                value = str(material[name]).strip()
+                pattern, shape = SHAPES[name]
+                if not pattern.match(value):
+                    raise SuppliedMaterialError("%s %r does not have the shape of one (%s)" % (name, value, shape), source)
+                record[{"consumer_key": "consumerKey", "client_id": "clientId", "kid": "kid"}[name]] = value
+        if kind == "oauth1":
+            record["clientId"], record["kid"] = record["consumerKey"].split("!", 1)
+        if material.get("certificate") or kind == "mtls":
+            record.update(self._certificate_facts(material, source, csr))
+        elif material.get("expires"):
+            record["expiryDate"] = self._expiry(material["expires"], source)
+        credential_id = material.get("credential_id")
+        if credential_id and not _ID.match(str(credential_id)):
+            raise SuppliedMaterialError("credential_id %r is not an id (letters, digits, '.', '_', ':', '-')"
+                                        % credential_id, source)
+        record["id"] = str(credential_id or record.get("fingerprint") or record.get("kid"))
+        return record
+
+    def _certificate_facts(self, material, source, csr):
+        text = str(material.get("certificate") or "") + "".join(str(pem) for pem in material.get("chain") or [])
+        try:
+            certificates = crypto.load_certificates(text.encode("ascii", "replace"), "the certificate")
+        except crypto.CryptoError as exc:
+            raise SuppliedMaterialError(str(exc), source) from None
+        leaf = certificates[0]
+        if not crypto.same_key(leaf, csr):
+            raise SuppliedMaterialError(
+                "the certificate (subject %s) certifies another key than the work order's CSR (public key %s, "
+                "certificate %s); bring back the certificate the portal issued for this work order"
+                % (leaf.subject.rfc4514_string(), crypto.public_key_fingerprint(csr), crypto.public_key_fingerprint(leaf)),
+                source)
+        if leaf.subject != csr.subject:
+            raise SuppliedMaterialError("the certificate's subject %s is not the CSR's %s" % (
+                leaf.subject.rfc4514_string(), csr.subject.rfc4514_string()), source)
+        problems = crypto.client_certificate_problems(certificates, now=self.now, allow_self_signed=False)
+        if problems:
+            raise SuppliedMaterialError("; ".join(problems), source)
+        info = crypto.certificate_info(leaf, now=self.now)
+        return {"certificate": crypto.dump_certificates([leaf]).decode("ascii"),
+                "chain": [crypto.dump_certificates([cert]).decode("ascii") for cert in certificates[1:]],
+                "fingerprint": crypto.certificate_fingerprint(leaf), "serialNumber": info["serial_number"],
+                "expiryDate": _iso(leaf.not_valid_after_utc)}
+
+    def _expiry(self, value, source):
+        text = str(value).strip()
+        try:
+            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise SuppliedMaterialError("expires %r is not a date (YYYY-MM-DD)" % text, source) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        if moment <= self.now:
+            raise SuppliedMaterialError("expires %s is in the past; the new key cannot have expired" % text, source)
+        return _iso(moment)
+
+    def _close(self, paths, record):
+        """Record the credential, then file the work order and the inbox file away (in that order: a crash between
+        leaves a recorded credential with an open work order, which the next run closes)."""
+        self._ensure_dirs()
+        records = [r for r in self.records() if r.get("id") != record["id"]] + [record]
+        _write_json(self.ledger_path, {"version": WORK_ORDER_VERSION, "credentials": records})
+        self._records = records
+        self._file_away(paths)
+
+    def _tidy(self, recorded_keys):
+        """File away create work orders whose credential is already recorded (a run that stopped between the two)."""
+        folder = os.path.join(self.root, "work-orders")
+        if not recorded_keys or not os.path.isdir(folder):
+            return
+        for name in sorted(os.listdir(folder)):
+            if name.endswith("-create.json"):
+                order = _read_json(os.path.join(folder, name), "the work order") or {}
+                if order.get("public_key_fingerprint") in recorded_keys:
+                    self._file_away(self.paths(order["environment"], order["alias"], "create", order["kind"]))
+
+    def _file_away(self, paths):
+        done = os.path.join(self.root, "work-orders", "done")
+        stamp = self.now.strftime("%Y%m%dT%H%M%SZ")
+        for path in (paths["json"], paths["page"], paths["inbox"]):
+            if os.path.exists(path):
+                os.replace(path, os.path.join(done, "%s.%s" % (stamp, os.path.basename(path))))
+
+    def _publish(self, paths, order, page):
+        self._ensure_dirs()
+        _write_json(paths["json"], order)
+        write_atomically(paths["page"], page.encode("utf-8"))
+
+    # -- revoke -------------------------------------------------------------------------
+
+    def get_credential(self, project_id, credential_id):
+        for credential in self.list_credentials(project_id):
+            if credential.id == credential_id:
+                return credential
+        raise InputError("credential_id: %s is not among the credentials brought back from the portal (%s)"
+                         % (credential_id, self.ledger_path))
+
+    def revoke_credential(self, project_id, credential_id):
+        """Mark a credential revoked once the person confirmed it; else write the revoke work order."""
+        record = next((r for r in self.records() if r.get("id") == credential_id), None)
+        if record is None:
+            raise InputError("credential_id: %s is not among the credentials brought back from the portal (%s)"
+                             % (credential_id, self.ledger_path))
+        environment, alias = record["environment"].lower(), record.get("alias") or credential_id
+        paths = self.paths(environment, alias, "revoke", self.kind)
+        confirmation, source = ({"revoked": True}, None) if self.revoked_confirmed else self._inbox(paths["inbox"])
+        if confirmation is not None and confirmation.get("revoked") is True:
+            record = dict(record, status="REVOKED", revokedDate=_iso(self.now))
+            self._close(paths, record)
+            return self._credential(record)
+        if confirmation is not None:
+            raise SuppliedMaterialError('the revocation is confirmed only by {"revoked": true}', source=source)
+        order = _read_json(paths["json"], "the work order")
+        written = order is None or order.get("credential_id") != credential_id
+        if written:
+            order = {"version": WORK_ORDER_VERSION, "step": "revoke", "status": AWAITING_REVOKE,
+                     "project_id": self.project_id, "environment": environment, "kind": self._credential(record).kind,
+                     "alias": alias, "credential_id": credential_id, "fingerprint": record.get("fingerprint"),
+                     "public_key_fingerprint": record.get("publicKeyFingerprint"),
+                     "consumer_key": record.get("consumerKey"), "kid": record.get("kid"),
+                     "screen": SCREENS[environment], "action": REVOKE_ACTION[self._credential(record).kind],
+                     "type": "REVOKE", "written": _iso(self.now), "inbox": paths["inbox"]}
+            self._publish(paths, order, _revoke_page(order))
+        raise AwaitingPerson(AWAITING_REVOKE, order, paths, written)
+
+
+# ------------------------------------------------------------------- the waiting
+
+DEFAULT_ESCALATE_BEFORE = 7
+
+
+def in_use_facts(credential):
+    """What a work order says of the credential that stays in use until the person is done (None: nothing is)."""
+    if credential is None:
+        return None
+    return {"alias": credential.alias, "id": credential.id, "expires": _iso(credential.expires)}
+
+
+def awaiting_result(waiting, in_use, escalate_before=None, now=None, files=()):
+    """(module result, failed) of a run that waits for the person: the reminder, louder as ``in_use`` (the
+    credential the hosts use meanwhile) nears its expiry: a message, a warning once a rotation waits on it,
+    a failure (which pages) within ``escalate_before`` days of it."""
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    escalate_before = DEFAULT_ESCALATE_BEFORE if escalate_before is None else escalate_before
+    order, paths = waiting.order, waiting.paths
+    verb = "Wrote" if waiting.written else "Still waiting on"
+    if waiting.status == AWAITING_ISSUE:
+        todo = "add %s credential %s in the portal (%s, %s, %s), then bring back %s into %s or set issued" % (
+            order["kind"], order["alias"], order["screen"], order["button"], order["method"],
+            " and ".join(order["bring_back"]), order["inbox"])
+    else:
+        todo = "revoke %s (id %s) in the portal (%s, %s, type %s), then write {\"revoked\": true} into %s" % (
+            order["alias"], order["credential_id"], order["screen"], order["action"], order["type"], order["inbox"])
+    msg = "%s work order %s (%s): %s; the run resumes from there" % (verb, paths["page"], waiting.status, todo)
+    result = {"changed": bool(waiting.written) or any(f.get("changed") for f in files), "status": waiting.status,
+              "work_order": {"json": paths["json"], "page": paths["page"], "inbox": order["inbox"]},
+              "action": "wait", "files": list(files), "api_calls": 0, "api_calls_by_op": {}, "contract_overrides": []}
+    failed = False
+    if in_use is not None and in_use.expires is not None:
+        days = (in_use.expires - now).total_seconds() / 86400.0
+        result["in_use_days_left"] = int(days // 1)
+        tail = "the credential in use, %s, expires %s (in %d days)" % (in_use.alias, _iso(in_use.expires), days // 1)
+        if days <= escalate_before:
+            failed = True
+            msg = "%s; %s, within escalate_before (%d days): act now or the integration stops" % (
+                msg, tail, escalate_before)
+        else:
+            result["warnings"] = ["%s is waiting on a person: %s" % (order["alias"], tail)]
+            msg = "%s; %s" % (msg, tail)
+    result["msg"] = msg
+    return result, failed
+
+
+# ----------------------------------------------------------------------- the pages
+
+def revoke_waiting_result(waiting):
+    """What mc_revoke adds to its result while revocations wait for the person."""
+    orders = [{"json": person.paths["json"], "page": person.paths["page"], "inbox": person.order["inbox"],
+               "credential_id": person.order["credential_id"]} for person in waiting]
+    ids = ", ".join(order["credential_id"] for order in orders)
+    verb = "Wrote" if any(person.written for person in waiting) else "Still waiting on"
+    return {"status": AWAITING_REVOKE, "work_orders": orders,
+            "msg": "%s revoke work order(s) for %s (%s): revoke in the portal, type REVOKE, then write "
+                   "{\"revoked\": true} into the inbox file or run again with revoked_in_portal: true; see %s"
+                   % (verb, ids, AWAITING_REVOKE, ", ".join(order["page"] for order in orders))}
+
+
+def _create_page(order):
+    back = "\n".join("- **%s**: %s" % (name, text) for name, text in order["bring_back"].items())
+    if order["kind"] == "mtls":
+        how = "Save the certificate (and chain) as `%s`" % order["inbox"]
+    else:
+        how = "Write them as JSON into `%s`, e.g. `%s`" % (order["inbox"], json.dumps(
+            {name: "..." for name in order["bring_back"]}))
+    in_use = ""
+    if order.get("in_use"):
+        in_use = ("\nThe credential in use, %(alias)s (%(id)s), expires %(expires)s. Nothing changes on the hosts "
+                  "until this is done.\n" % order["in_use"])
+    return """# Work order: add %(kind)s credential `%(alias)s`
+
+Project `%(project_id)s`, %(environment)s. Written %(written)s.
+%(in_use)s
+1. Open the project in Mastercard Developers, screen **%(screen)s**.
+2. Click **%(button)s** and choose **%(method)s**.
+3. Enter the alias `%(alias)s` and paste this CSR:
+
+```
+%(csr)s```
+
+4. Bring back:
+%(back)s
+
+5. %(how)s, or run the job again with `issued` set to them. The run checks them against this work order
+   before anything moves.
+""" % dict(order, back=back, how=how, in_use=in_use)
+
+
+def _revoke_page(order):
+    return """# Work order: revoke %(kind)s credential `%(alias)s`
+
+Project `%(project_id)s`, %(environment)s. Written %(written)s. Every host has been verified on its
+replacement.
+
+1. Open the project in Mastercard Developers, screen **%(screen)s**.
+2. Find `%(alias)s` (id `%(credential_id)s`, fingerprint `%(fingerprint)s`) and choose **%(action)s**.
+3. Type `%(type)s` and confirm.
+4. Write `{"revoked": true}` into `%(inbox)s`, or run the job again with the revocation confirmed.
+""" % order
