@@ -42,7 +42,10 @@ options:
   signing_key_password:
     description:
       - Password of the PKCS#12 keystore or of the encrypted PEM signing key.
-      - If not set, the value of the E(MC_DEVAPI_SIGNING_KEY_PASSWORD) environment variable is used.
+      - If not set, the value of the E(MC_DEVAPI_SIGNING_KEY_PASSWORD) environment variable is used, else the
+        content of the file E(MC_DEVAPI_SIGNING_KEY_PASSWORD_FILE) names (without a final newline). The AWX
+        credential type of this collection injects that file, because C(ansible-runner) writes the job's
+        environment in plain text to its artifacts.
     type: str
   ca_path:
     description:

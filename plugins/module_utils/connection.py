@@ -32,6 +32,9 @@ ENV_VARS = {
     'contract_path': 'MC_DEVAPI_CONTRACT',
 }
 
+# The signing key password as a file (what the AWX credential type injects), read when no password is given.
+PASSWORD_FILE_ENV = 'MC_DEVAPI_SIGNING_KEY_PASSWORD_FILE'
+
 # signing_key_path / signing_key_content have no fallback in the spec: Ansible
 # applies fallbacks before checking mutual exclusion, so an environment path
 # would clash with an explicit content. client_from_params() reads their

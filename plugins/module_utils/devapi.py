@@ -50,6 +50,7 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.connection impor
     DEFAULT_RETRIES,
     DEFAULT_TIMEOUT,
     ENV_VARS,
+    PASSWORD_FILE_ENV,
     SIGNING_KEY_OPTIONS as _SIGNING_KEY_OPTIONS,
     connection_argument_spec,
     connection_constraints,
@@ -1193,6 +1194,8 @@ def resolve_connection_params(params, environ=None):
     elif resolved['signing_key_path'] and resolved['signing_key_content']:
         raise DevApiConfigError('signing_key_path', 'signing_key_path and signing_key_content are mutually exclusive',
                                 hint='pass only one of them')
+    if not resolved['signing_key_password'] and environ.get(PASSWORD_FILE_ENV):
+        resolved['signing_key_password'] = _password_from_file(environ[PASSWORD_FILE_ENV])
     resolved['validate_certs'] = _to_bool(resolved['validate_certs'], 'validate_certs')
     resolved['timeout'] = _to_number(resolved['timeout'], 'timeout', float)
     resolved['retries'] = _to_number(resolved['retries'], 'retries', int)
@@ -1201,6 +1204,21 @@ def resolve_connection_params(params, environ=None):
     if resolved['retries'] < 0:
         raise DevApiConfigError('retries', 'must be 0 or more, got %s' % resolved['retries'])
     return resolved
+
+
+def _password_from_file(path):
+    """The signing key password from the file an AWX file injector wrote (one line; a final newline is not part of it).
+
+    A file keeps the password out of the job's environment, which ansible-runner writes in plain text to its
+    artifacts (artifacts/<id>/command)."""
+    try:
+        with open(path, 'rb') as handle:
+            text = handle.read().decode('utf-8')
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DevApiConfigError('signing_key_password', '%s names %s, which cannot be read (%s)'
+                                % (PASSWORD_FILE_ENV, path, getattr(exc, 'strerror', None) or 'not UTF-8 text'),
+                                hint='point %s at the file that holds the password, or unset it' % PASSWORD_FILE_ENV) from None
+    return text[:-1] if text.endswith('\n') else text
 
 
 def _to_bool(value, option):

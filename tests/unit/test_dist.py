@@ -84,3 +84,19 @@ def test_the_tarball_leaves_out_what_git_ignores_and_installs_a_working_collecti
                   str(tmp_path))
     assert "CN = 1682563200-Client-MTF-000000" in subject or "CN=1682563200-Client-MTF-000000" in subject
     assert os.stat(tmp_path / "key.pem").st_mode & 0o777 == 0o600
+
+    # The installed report playbook writes its report and notice state beside the rotation state, not into the
+    # installed collection (replaced on every install, and per job in an execution environment).
+    run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+         str(tmp_path / "cert-key.pem"), "-out", str(tmp_path / "cert.pem"), "-subj", "/CN=kmp-1682563200",
+         "-days", "20"], env, str(tmp_path))
+    home = tmp_path / "home"
+    home.mkdir()
+    report_vars = {"mc_expiry_report_paths": [str(tmp_path / "cert.pem")], "ansible_python_interpreter": sys.executable}
+    before = sorted(os.listdir(installed))
+    run([tool("ansible-playbook"), "-i", "localhost,", "-c", "local", "-e", json.dumps(report_vars),
+         str(installed / "playbooks" / "report.yml")], dict(env, HOME=str(home)), str(tmp_path))
+    reports = home / ".local" / "share" / "mcdev-credentials" / "reports"
+    assert (reports / "expiry-report.html").exists() and (reports / "expiry-report.json").exists()
+    assert sorted(os.listdir(installed)) == before
+    assert not os.path.exists(installed / "playbooks" / "reports")
