@@ -18,7 +18,7 @@ options:
         becomes a work order under O(portal_dir), as JSON (for scripts and AWX) and as a Markdown page naming the
         screen, the button, the alias and the CSR to paste. The run then ends with RV(status) V(AWAITING_ISSUE) or
         V(AWAITING_REVOKE), not failed. The next run takes what the person brought back, checks it against the
-        work order, and carries on. See C(docs/portal-assisted.md).
+        work order, and carries on. The connection options are not used. See C(docs/portal-assisted.md).
     type: str
     choices: [api, portal]
     default: api

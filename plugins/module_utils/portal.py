@@ -416,9 +416,10 @@ def awaiting_result(waiting, in_use, escalate_before=None, now=None, files=()):
     order, paths = waiting.order, waiting.paths
     verb = "Wrote" if waiting.written else "Still waiting on"
     if waiting.status == AWAITING_ISSUE:
-        todo = "add %s credential %s in the portal (%s, %s, %s), then bring back %s into %s or set issued" % (
-            order["kind"], order["alias"], order["screen"], order["button"], order["method"],
-            " and ".join(order["bring_back"]), order["inbox"])
+        wanted = " and ".join(order["bring_back"])
+        how = "save it as %s" % order["inbox"] if order["kind"] == "mtls" else "write it as JSON into %s" % order["inbox"]
+        todo = "add %s credential %s in the portal (%s, %s, %s), then bring back the %s (%s, or pass it in issued)" % (
+            order["kind"], order["alias"], order["screen"], order["button"], order["method"], wanted, how)
     else:
         todo = "revoke %s (id %s) in the portal (%s, %s, type %s), then write {\"revoked\": true} into %s" % (
             order["alias"], order["credential_id"], order["screen"], order["action"], order["type"], order["inbox"])
@@ -489,8 +490,8 @@ Project `%(project_id)s`, %(environment)s. Written %(written)s.
 def _revoke_page(order):
     return """# Work order: revoke %(kind)s credential `%(alias)s`
 
-Project `%(project_id)s`, %(environment)s. Written %(written)s. Every host has been verified on its
-replacement.
+Project `%(project_id)s`, %(environment)s. Written %(written)s, after the checks of mc_revoke (the in-use
+fingerprints it was given, the last active credential).
 
 1. Open the project in Mastercard Developers, screen **%(screen)s**.
 2. Find `%(alias)s` (id `%(credential_id)s`, fingerprint `%(fingerprint)s`) and choose **%(action)s**.

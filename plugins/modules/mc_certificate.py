@@ -210,13 +210,13 @@ EXAMPLES = r"""
 - name: Through the portal, for a project without Developers API access (resumes from what the person brings back)
   mcdev.credentials.mc_certificate:
     backend: portal
-    portal_dir: /var/lib/mcdev/portal
+    portal_dir: "{{ mc_out_dir }}/portal"
     project_id: "{{ mc_project_id }}"
     environment: production
     alias: payments-2027
-    key_store: /var/lib/mcdev/keys
-    keystore_password: "{{ vault_keystore_password }}"
-    keystore_dest: /etc/payments/mastercard.p12
+    key_store: "{{ mc_key_store }}"
+    keystore_password: "{{ mc_keystore_password }}"
+    keystore_dest: "{{ mc_out_dir }}/payments-2027.p12"
     issued: "{{ portal_issued | default(omit) }}"
   register: payments
 

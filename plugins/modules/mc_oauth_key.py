@@ -201,12 +201,12 @@ EXAMPLES = r"""
 - name: An OAuth 1.0a key through the portal; the consumer key comes back through the inbox or issued
   mcdev.credentials.mc_oauth_key:
     backend: portal
-    portal_dir: /var/lib/mcdev/portal
+    portal_dir: "{{ mc_out_dir }}/portal"
     project_id: "{{ mc_project_id }}"
     alias: orders-2027
     oauth_version: "1.0a"
-    key_store: /var/lib/mcdev/keys
-    keystore_password: "{{ vault_keystore_password }}"
+    key_store: "{{ mc_key_store }}"
+    keystore_password: "{{ mc_keystore_password }}"
     issued: "{{ {'consumer_key': portal_consumer_key} if portal_consumer_key is defined else omit }}"
 """
 
