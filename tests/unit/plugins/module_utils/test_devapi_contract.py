@@ -137,3 +137,14 @@ def test_an_unreadable_contract_file_is_named(tmp_path):
         os.chmod(path, 0)
         with pytest.raises(ContractError, match='Permission denied'):
             Contract.load(path)
+
+
+def test_the_user_guide_lists_every_section_and_entry():
+    """docs/devapi-contract.md tells users what they may correct: the same sections and entries as the data."""
+    root = os.path.abspath(os.path.join(os.path.dirname(devapi.__file__), '..', '..'))
+    with open(os.path.join(root, 'docs', 'devapi-contract.md'), encoding='utf-8') as handle:
+        rows = re.findall(r'^\| `([a-z_]+)` \| (.+?) \|', handle.read(), re.M)
+    listed = {section: set(re.findall(r'`([a-z0-9_]+)`', entries)) for section, entries in rows if section in CONTRACT}
+    assert set(listed) == set(CONTRACT)
+    for section, entries in CONTRACT.items():
+        assert listed[section] == set(entries), section
