@@ -1239,6 +1239,17 @@ def _to_number(value, option, kind):
         raise DevApiConfigError(option, '%r is not a number' % (value,))
 
 
+def contract_from_params(params, environ=None):
+    """The contract a task's client follows: the defaults, with the file contract_path (or MC_DEVAPI_CONTRACT) names."""
+    environ = os.environ if environ is None else environ
+    path = params.get('contract_path') or environ.get(ENV_VARS['contract_path']) or None
+    try:
+        return Contract.load(path)
+    except ContractError as exc:
+        raise DevApiConfigError('contract_path', str(exc),
+                                hint='see docs/devapi-contract.md for the sections and entries a contract file can hold') from None
+
+
 def client_from_params(params, warn=None, environ=None, **client_kwargs):
     """Build the task's DevApiClient from module params (AnsibleModule.params or a plain dict).
 
@@ -1253,11 +1264,7 @@ def client_from_params(params, warn=None, environ=None, **client_kwargs):
     if resolved['ca_path'] and not os.path.isfile(resolved['ca_path']):
         raise DevApiConfigError('ca_path', '%s is not a readable file' % resolved['ca_path'],
                                 hint='point ca_path at a PEM bundle of the CA certificates that sign the API server certificate')
-    try:
-        contract = Contract.load(resolved['contract_path'])
-    except ContractError as exc:
-        raise DevApiConfigError('contract_path', str(exc),
-                                hint='see docs/devapi-contract.md for the sections and entries a contract file can hold') from None
+    contract = contract_from_params(resolved, environ)
     signing_key = load_signing_key(path=resolved['signing_key_path'], content=resolved['signing_key_content'],
                                    password=resolved['signing_key_password'])
     return DevApiClient(api_url, resolved['consumer_key'], signing_key, ca_path=resolved['ca_path'],

@@ -221,6 +221,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+contract_overrides:
+  description:
+    - The Developers API contract entries that the file in O(contract_path) changed; empty with the collection's
+      own contract.
+  returned: always
+  type: list
+  elements: str
+  sample: [endpoints.list_credentials.path]
 state:
   description: Where the rotation stands (IDLE, CREATING, STAGED, DEPLOYING, VERIFYING, SOAKING, REVOKING,
     FAILED_RETRYABLE, BLOCKED, LOCKED, or GATHER).
@@ -542,6 +550,10 @@ def main():
             module.fail_json(msg=str(exc))
         except ValueError as exc:
             module.fail_json(msg="The rotation cannot be planned: %s" % exc)
+        try:
+            result["contract_overrides"] = devapi.contract_from_params(p).overridden
+        except devapi.DevApiError as exc:
+            module.fail_json(**exc.to_fail_kwargs())
         failed = result.pop("_fail", None)
         if failed:
             module.fail_json(msg=failed, **result)

@@ -6,7 +6,9 @@
 3. a fleet of six hosts (local connection, one folder per host) running those credentials today;
 4. rotate each credential with playbooks/rotate.yml, then run it again to show it has nothing to do;
 5. write the expiry report with playbooks/report.yml;
-6. print what happened and where to look, and stop the emulator.
+6. portal-assisted: one OAuth 2.0 key added and revoked through work orders that the demo, playing the
+   person, reads and carries out at the emulator's portal (no Developers API call);
+7. print what happened and where to look, and stop the emulator.
 
 Usage: python tests/tools/demo.py [BUILD_DIR]   (from the collection root)
 """
@@ -22,6 +24,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, ROOT)
 
 from tests.emulator.harness import Emulator  # noqa: E402  pylint: disable=wrong-import-position
+from tests.unit.portal_person import ScriptedPerson  # noqa: E402  pylint: disable=wrong-import-position
 
 HOSTS = ["app%d" % i for i in range(1, 7)]
 KEYSTORE_PASSWORD = "demo-keystore-password"
@@ -48,6 +51,46 @@ def run(command, log, env):
             tail = handle.read()[-4000:]
         raise SystemExit("demo: %s failed (rc %d); the end of %s:\n%s" % (command[1], proc.returncode, log, tail))
     return time.monotonic() - started
+
+
+def portal_part(emulator, project, work, log, env, playbook):
+    """One OAuth 2.0 key through the portal: the job, the person, the job again; then its revocation."""
+    info = emulator.info
+    portal_dir = os.path.join(work, "portal")
+    variables = os.path.join(work, "portal.json")
+    with open(variables, "w", encoding="utf-8") as handle:
+        json.dump({"portal_dir": portal_dir, "project_id": project["id"], "alias": "partner-portal",
+                   "key_store": os.path.join(work, "portal-keys"), "keystore_password": KEYSTORE_PASSWORD,
+                   "verify_url": info["oauth2_ping_url"], "token_url": info["token_url"], "issuer": info["issuer"],
+                   "ca_path": info["ca_path"]}, handle)
+    book = os.path.join(ROOT, "tests", "tools", "portal-demo.yml")
+    orders = os.path.join(portal_dir, project["id"], "work-orders")
+    person = ScriptedPerson(emulator)
+    emulator.admin("POST", "/reset", {"scope": "counters"})
+    say()
+    say("== Portal-assisted: an OAuth 2.0 key for project loyalty, as for a customer without Developers API access")
+    started = time.monotonic()
+    run([playbook, book, "-e", "@" + variables, "-e", "step=add"], log, env)
+    order = person.read(os.path.join(orders, "sandbox-partner-portal-create.json"))
+    say("-- the job wrote a work order and ended with AWAITING_ISSUE; the demo, as the person, followed it:")
+    say("   %s > %s > %s, alias %s, pasted the CSR; brought back %s into %s"
+        % (order["screen"], order["button"], order["method"], order["alias"], " and ".join(order["bring_back"]),
+           os.path.relpath(order["inbox"], work)))
+    person.add(os.path.join(orders, "sandbox-partner-portal-create.json"))
+    supplied = time.monotonic()
+    run([playbook, book, "-e", "@" + variables, "-e", "step=add"], log, env)
+    say("-- the job again: material checked against the work order, key recorded and proved live by the probe "
+        "(%.0f s after the person supplied it)" % (time.monotonic() - supplied))
+    run([playbook, book, "-e", "@" + variables, "-e", "step=revoke"], log, env)
+    order = person.read(os.path.join(orders, "sandbox-partner-portal-revoke.json"))
+    say("-- revoke work order: %s > %s on %s, type %s; the demo, as the person, did it"
+        % (order["screen"], order["action"], order["alias"], order["type"]))
+    person.revoke(os.path.join(orders, "sandbox-partner-portal-revoke.json"))
+    run([playbook, book, "-e", "@" + variables, "-e", "step=revoke"], log, env)
+    counters = emulator.admin("GET", "/counters")
+    say("-- revocation confirmed and recorded; %d Developers API calls in all (%.0f s); work orders filed in %s"
+        % (sum(v for k, v in counters.items() if "/developers" in k), time.monotonic() - started,
+           os.path.relpath(os.path.join(orders, "done"), work)))
 
 
 def main():
@@ -158,6 +201,8 @@ def main():
                        "mc_expiry_report_signing_key_path": signing_key,
                        "mc_expiry_report_api_ca_path": info["ca_path"]}, handle)
         run([playbook, os.path.join(ROOT, "playbooks", "report.yml"), "-e", "@" + report_vars], log, env)
+
+        portal_part(emulator, projects["loyalty"], work, log, env, playbook)
 
         say()
         say("== What happened")

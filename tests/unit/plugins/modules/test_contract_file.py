@@ -113,3 +113,19 @@ def test_a_refusal_the_api_explains_carries_no_contract_note(emulator, tmp_path)
         run_module(mc_oauth_key, key_args(emulator, account, {"id": "no-such-project"}, tmp_path))
     message = failed.value.result["msg"]
     assert "PROJECT_NOT_FOUND" in message and "contract" not in message, message
+
+
+def test_the_rotation_planner_says_which_contract_it_plans_with(tmp_path):
+    """mc_rotation_plan reports the overrides in every phase, and refuses a wrong contract file like the client."""
+    from ansible_collections.mcdev.credentials.plugins.modules import mc_rotation_plan  # pylint: disable=import-outside-toplevel
+    (tmp_path / "contract.yml").write_text(THIRD_PARTY)
+    args = {"phase": "plan", "project_id": "p1", "kind": "oauth1", "name": "app", "hosts": ["h1"], "remote": [],
+            "state_dir": str(tmp_path / "state"), "now": "2026-06-01T00:00:00Z", "consumer_key": "unused",
+            "contract_path": str(tmp_path / "contract.yml")}
+    assert run_module(mc_rotation_plan, args)["contract_overrides"] == OVERRIDDEN
+    assert run_module(mc_rotation_plan, dict(args, contract_path=None))["contract_overrides"] == []
+    (tmp_path / "typo.yml").write_text("create_field:\n  alias: description\n")
+    with pytest.raises(ModuleFail) as failed:
+        run_module(mc_rotation_plan, dict(args, contract_path=str(tmp_path / "typo.yml")))
+    assert "contract_path" in failed.value.result["msg"] and "create_field is not a contract section" in \
+        failed.value.result["msg"]
