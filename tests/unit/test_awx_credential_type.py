@@ -43,8 +43,8 @@ def inject(injectors, inputs, private_data_dir):
     return env, vars(names)
 
 
-@pytest.fixture
-def filled_in(emulator):
+def awx_credential(emulator):
+    """(inputs of a credential of this type, its project): a new account's encrypted signing key, the emulator's CA."""
     account = emulator.new_account()
     project = emulator.new_project(account["account_id"])
     key = serialization.load_pem_private_key(account["signing_key_pem"].encode("ascii"), None)
@@ -55,6 +55,11 @@ def filled_in(emulator):
     inputs = {"api_url": emulator.info["api_url"], "consumer_key": account["consumer_key"], "signing_key": encrypted,
               "signing_key_password": PASSWORD, "ca_bundle": ca_bundle}
     return inputs, project
+
+
+@pytest.fixture
+def filled_in(emulator):
+    return awx_credential(emulator)
 
 
 def test_no_secret_is_injected_into_the_environment(filled_in, tmp_path):
