@@ -351,9 +351,8 @@ class CredentialRequest:
         self.portal_dir = p.get("portal_dir")
         self.issued = p.get("issued")
         self.escalate_before = p.get("escalate_before")
-        if self.backend == "portal" and not self.portal_dir:
-            raise CredentialInputError("portal_dir", "is required with backend: portal (work orders and what the person "
-                                       "brings back are kept there)")
+        if self.escalate_before is None:
+            self.escalate_before = portal.DEFAULT_ESCALATE_BEFORE
         if self.backend != "portal" and self.issued:
             raise CredentialInputError("issued", "is what a person brings back from the portal; it goes with "
                                        "backend: portal")
@@ -1048,7 +1047,7 @@ def argument_spec(kind):
     spec.update(issued=dict(type="dict", no_log=False, options=dict(
         certificate=dict(type="str"), chain=dict(type="list", elements="str"),
         consumer_key=dict(type="str", no_log=False), client_id=dict(type="str"), kid=dict(type="str", no_log=False),
-        credential_id=dict(type="str"), expires=dict(type="str"))), escalate_before=dict(type="int", default=7))
+        credential_id=dict(type="str"), expires=dict(type="str"))), escalate_before=dict(type="int", default=portal.DEFAULT_ESCALATE_BEFORE))
     if kind == "mtls":
         spec.update(
             certificate_path=dict(type="path"),

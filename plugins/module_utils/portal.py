@@ -24,7 +24,9 @@ import re
 
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError, write_atomically
+from ansible_collections.mcdev.credentials.plugins.module_utils.devapi import Credential, IssuedCertificate, Project
 from ansible_collections.mcdev.credentials.plugins.module_utils.devapi_contract import Contract
+from ansible_collections.mcdev.credentials.plugins.module_utils.inventory import format_time, parse_time
 
 AWAITING_ISSUE = "AWAITING_ISSUE"
 AWAITING_REVOKE = "AWAITING_REVOKE"
@@ -78,10 +80,6 @@ class SuppliedMaterialError(InputError):
     def __init__(self, message, source):
         self.option = "issued"
         super().__init__("issued: %s (from %s); the work order stays open" % (message, source))
-
-
-def _iso(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 def _read_json(path, what):
@@ -149,7 +147,6 @@ class PortalDesk:
         return self._records
 
     def list_credentials(self, project_id, environment=None, credential_type=None, kind=None):
-        from ansible_collections.mcdev.credentials.plugins.module_utils.devapi import Credential  # pylint: disable=import-outside-toplevel
         found = [Credential.from_api(record) for record in self.records()]
         self._tidy({c.public_key_fingerprint for c in found})
         if environment:
@@ -163,7 +160,6 @@ class PortalDesk:
     def get_project(self, project_id):
         """The portal shows the project to the person, not to us: it is taken to be what the task says it is, and
         the portal itself refuses what does not fit (the person sees that)."""
-        from ansible_collections.mcdev.credentials.plugins.module_utils.devapi import Project  # pylint: disable=import-outside-toplevel
         return Project(id=project_id, name=None, auth_model="MTLS" if self.kind == "mtls" else "OAUTH10A", oauth2_enabled=True,
                        environments=["SANDBOX", "PRODUCTION"])
 
@@ -175,7 +171,6 @@ class PortalDesk:
                          "portal yourself (Rotate key, Renew key) or set reuse_key: false")
 
     def get_certificate(self, project_id, credential_id):
-        from ansible_collections.mcdev.credentials.plugins.module_utils.devapi import IssuedCertificate  # pylint: disable=import-outside-toplevel
         for record in self.records():
             if record.get("id") == credential_id and record.get("certificate"):
                 return IssuedCertificate(record["certificate"], list(record.get("chain") or []))
@@ -210,15 +205,15 @@ class PortalDesk:
             self._publish(paths, order, _create_page(order))
         raise AwaitingPerson(AWAITING_ISSUE, order, paths, written)
 
-    def _credential(self, record):
-        from ansible_collections.mcdev.credentials.plugins.module_utils.devapi import Credential  # pylint: disable=import-outside-toplevel
+    @staticmethod
+    def _credential(record):
         return Credential.from_api(record)
 
     def _create_order(self, kind, environment, alias, csr, paths, in_use):
         return {
             "version": WORK_ORDER_VERSION, "step": "create", "status": AWAITING_ISSUE,
             "project_id": self.project_id, "environment": environment.lower(), "kind": kind, "alias": alias,
-            "written": _iso(self.now),
+            "written": format_time(self.now),
             "screen": SCREENS[environment.lower()], "button": ADD_BUTTON[kind], "method": ADD_METHOD[kind],
             "csr": crypto.dump_csr(csr).decode("ascii"), "subject": csr.subject.rfc4514_string(),
             "public_key_fingerprint": crypto.public_key_fingerprint(csr),
@@ -267,7 +262,7 @@ class PortalDesk:
                   "type": "MTLS" if kind == "mtls" else "SIGNING",
                   "oauthVersion": {"mtls": None, "oauth1": "1.0a", "oauth2": "2.0"}[kind],
                   "publicKeyFingerprint": crypto.public_key_fingerprint(csr), "subjectDn": csr.subject.rfc4514_string(),
-                  "createdDate": _iso(self.now), "source": "portal"}
+                  "createdDate": format_time(self.now), "source": "portal"}
         for name in ("consumer_key", "client_id", "kid"):
             if name in wanted:
                 value = str(material[name]).strip()
@@ -311,19 +306,17 @@ class PortalDesk:
         return {"certificate": crypto.dump_certificates([leaf]).decode("ascii"),
                 "chain": [crypto.dump_certificates([cert]).decode("ascii") for cert in certificates[1:]],
                 "fingerprint": crypto.certificate_fingerprint(leaf), "serialNumber": info["serial_number"],
-                "expiryDate": _iso(leaf.not_valid_after_utc)}
+                "expiryDate": format_time(leaf.not_valid_after_utc)}
 
     def _expiry(self, value, source):
         text = str(value).strip()
         try:
-            moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            moment = parse_time(text)
         except ValueError:
             raise SuppliedMaterialError("expires %r is not a date (YYYY-MM-DD)" % text, source) from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.timezone.utc)
         if moment <= self.now:
             raise SuppliedMaterialError("expires %s is in the past; the new key cannot have expired" % text, source)
-        return _iso(moment)
+        return format_time(moment)
 
     def _close(self, paths, record):
         """Record the credential, then file the work order and the inbox file away (in that order: a crash between
@@ -359,24 +352,25 @@ class PortalDesk:
 
     # -- revoke -------------------------------------------------------------------------
 
-    def get_credential(self, project_id, credential_id):
-        for credential in self.list_credentials(project_id):
-            if credential.id == credential_id:
-                return credential
+    def _record(self, credential_id):
+        for record in self.records():
+            if record.get("id") == credential_id:
+                return record
         raise InputError("credential_id: %s is not among the credentials brought back from the portal (%s)"
                          % (credential_id, self.ledger_path))
 
+    def get_credential(self, project_id, credential_id):
+        return self._credential(self._record(credential_id))
+
     def revoke_credential(self, project_id, credential_id):
         """Mark a credential revoked once the person confirmed it; else write the revoke work order."""
-        record = next((r for r in self.records() if r.get("id") == credential_id), None)
-        if record is None:
-            raise InputError("credential_id: %s is not among the credentials brought back from the portal (%s)"
-                             % (credential_id, self.ledger_path))
+        record = self._record(credential_id)
         environment, alias = record["environment"].lower(), record.get("alias") or credential_id
-        paths = self.paths(environment, alias, "revoke", self.kind)
+        kind = self._credential(record).kind
+        paths = self.paths(environment, alias, "revoke", kind)
         confirmation, source = ({"revoked": True}, None) if self.revoked_confirmed else self._inbox(paths["inbox"])
         if confirmation is not None and confirmation.get("revoked") is True:
-            record = dict(record, status="REVOKED", revokedDate=_iso(self.now))
+            record = dict(record, status="REVOKED", revokedDate=format_time(self.now))
             self._close(paths, record)
             return self._credential(record)
         if confirmation is not None:
@@ -385,12 +379,12 @@ class PortalDesk:
         written = order is None or order.get("credential_id") != credential_id
         if written:
             order = {"version": WORK_ORDER_VERSION, "step": "revoke", "status": AWAITING_REVOKE,
-                     "project_id": self.project_id, "environment": environment, "kind": self._credential(record).kind,
+                     "project_id": self.project_id, "environment": environment, "kind": kind,
                      "alias": alias, "credential_id": credential_id, "fingerprint": record.get("fingerprint"),
                      "public_key_fingerprint": record.get("publicKeyFingerprint"),
                      "consumer_key": record.get("consumerKey"), "kid": record.get("kid"),
-                     "screen": SCREENS[environment], "action": REVOKE_ACTION[self._credential(record).kind],
-                     "type": "REVOKE", "written": _iso(self.now), "inbox": paths["inbox"]}
+                     "screen": SCREENS[environment], "action": REVOKE_ACTION[kind],
+                     "type": "REVOKE", "written": format_time(self.now), "inbox": paths["inbox"]}
             self._publish(paths, order, _revoke_page(order))
         raise AwaitingPerson(AWAITING_REVOKE, order, paths, written)
 
@@ -404,15 +398,14 @@ def in_use_facts(credential):
     """What a work order says of the credential that stays in use until the person is done (None: nothing is)."""
     if credential is None:
         return None
-    return {"alias": credential.alias, "id": credential.id, "expires": _iso(credential.expires)}
+    return {"alias": credential.alias, "id": credential.id, "expires": format_time(credential.expires)}
 
 
-def awaiting_result(waiting, in_use, escalate_before=None, now=None, files=()):
+def awaiting_result(waiting, in_use, escalate_before=DEFAULT_ESCALATE_BEFORE, now=None, files=()):
     """(module result, failed) of a run that waits for the person: the reminder, louder as ``in_use`` (the
     credential the hosts use meanwhile) nears its expiry: a message, a warning once a rotation waits on it,
     a failure (which pages) within ``escalate_before`` days of it."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    escalate_before = DEFAULT_ESCALATE_BEFORE if escalate_before is None else escalate_before
     order, paths = waiting.order, waiting.paths
     verb = "Wrote" if waiting.written else "Still waiting on"
     if waiting.status == AWAITING_ISSUE:
@@ -431,7 +424,7 @@ def awaiting_result(waiting, in_use, escalate_before=None, now=None, files=()):
     if in_use is not None and in_use.expires is not None:
         days = (in_use.expires - now).total_seconds() / 86400.0
         result["in_use_days_left"] = int(days // 1)
-        tail = "the credential in use, %s, expires %s (in %d days)" % (in_use.alias, _iso(in_use.expires), days // 1)
+        tail = "the credential in use, %s, expires %s (in %d days)" % (in_use.alias, format_time(in_use.expires), days // 1)
         if days <= escalate_before:
             failed = True
             msg = "%s; %s, within escalate_before (%d days): act now or the integration stops" % (

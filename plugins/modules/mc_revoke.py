@@ -358,8 +358,7 @@ def main():
                 result.update(portal.revoke_waiting_result(waiting),
                               changed=bool(revoked) or any(person.written for person in waiting))
                 if revoked:
-                    result["msg"] = "Revoked %s; %s" % (", ".join(record["id"] for record in revoked),
-                                                        portal.revoke_waiting_result(waiting)["msg"])
+                    result["msg"] = "Revoked %s; %s" % (", ".join(record["id"] for record in revoked), result["msg"])
             if module._diff:
                 result["diff"] = diff
             module.exit_json(**result)
