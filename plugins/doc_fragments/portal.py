@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: mcdev.credentials contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The portal-assisted backend's options (mc_certificate, mc_oauth_key, mc_revoke)."""
+"""The portal-assisted backend's options (mc_certificate, mc_oauth_key, mc_revoke, mc_rotation_plan)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ options:
       - V(api) calls the Developers API with the connection options.
       - V(portal) is for who has the portal but no Developers API access. What a person must do at the portal
         becomes a work order under O(portal_dir), as JSON (for scripts and AWX) and as a Markdown page naming the
-        screen, the button, the alias and the CSR to paste. The run then ends with RV(status) V(AWAITING_ISSUE) or
-        V(AWAITING_REVOKE), not failed. The next run takes what the person brought back, checks it against the
+        screen, the button, the alias and the CSR to paste. The run then ends with status C(AWAITING_ISSUE) or
+        C(AWAITING_REVOKE), not failed. The next run takes what the person brought back, checks it against the
         work order, and carries on. The connection options are not used. See C(docs/portal-assisted.md).
     type: str
     choices: [api, portal]
@@ -30,7 +30,7 @@ options:
     type: path
 """
 
-    # What a person brings back for a create (mc_certificate, mc_oauth_key).
+    # What a person brings back for a create (mc_certificate, mc_oauth_key, mc_rotation_plan).
     ISSUED = r"""
 options:
   issued:

@@ -670,7 +670,9 @@ class CredentialManager:
                                                                  else req.input_public_key_fingerprint())}
             return
         # A person at the portal is told which credential stays in use meanwhile.
-        extra = {"in_use": portal.in_use_facts(previous)} if req.backend == "portal" else {}
+        # An OAuth key's files (certificate_dest, a PKCS#12) need its certificate: the work order asks for it.
+        extra = {"in_use": portal.in_use_facts(previous), "need_certificate": bool(req.output_paths())} \
+            if req.backend == "portal" else {}
         created = self.client.create_credential(req.project_id, req.kind, req.environment, alias,
                                                 csr_pem=csr_pem, certificate_pem=certificate_pem, **extra)
         if getattr(self.client, "last_create_adopted", False):
@@ -1044,10 +1046,7 @@ def argument_spec(kind):
         chain_dest=dict(type="path"),
     )
     spec.update(portal_argument_spec())
-    spec.update(issued=dict(type="dict", no_log=False, options=dict(
-        certificate=dict(type="str"), chain=dict(type="list", elements="str"),
-        consumer_key=dict(type="str", no_log=False), client_id=dict(type="str"), kid=dict(type="str", no_log=False),
-        credential_id=dict(type="str"), expires=dict(type="str"))), escalate_before=dict(type="int", default=portal.DEFAULT_ESCALATE_BEFORE))
+    spec.update(portal.issued_argument_spec())
     if kind == "mtls":
         spec.update(
             certificate_path=dict(type="path"),
@@ -1118,6 +1117,9 @@ def run_module(module, kind, devapi):
         if client is not None:
             kwargs["api_calls"] = client.call_count
         module.fail_json(**{k: v for k, v in kwargs.items() if v is not None})
+    except portal.SuppliedMaterialError as exc:
+        # not a failed attempt: the work order stays open for the right material (the rotation role reads status)
+        module.fail_json(msg=str(exc), option=exc.option, status=portal.AWAITING_ISSUE, api_calls=0)
     except CredentialInputError as exc:
         extra = {"option": exc.option} if exc.option else {}
         if client is not None:

@@ -403,6 +403,9 @@ class Layout(object):
             "verified_fingerprint": current_meta.get("verified_fingerprint"),
             "verified_at": current_meta.get("verified_at"),
             "deployed_at": current_meta.get("deployed_at"),
+            # what the portal-assisted backend records of a credential made before it took over
+            "current_expires": current_meta.get("expires"),
+            "current_kind": current_meta.get("kind"),
             "versions": versions,
         }
 

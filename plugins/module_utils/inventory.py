@@ -75,7 +75,11 @@ REVOKING = "REVOKING"
 FAILED_RETRYABLE = "FAILED_RETRYABLE"
 BLOCKED = "BLOCKED"
 LOCKED = "LOCKED"
-STATES = (IDLE, CREATING, STAGED, DEPLOYING, VERIFYING, SOAKING, REVOKING, FAILED_RETRYABLE, BLOCKED, LOCKED)
+# The portal-assisted backend: the next step is a person's (a work order is open, nothing brought back yet).
+AWAITING_ISSUE = "AWAITING_ISSUE"
+AWAITING_REVOKE = "AWAITING_REVOKE"
+STATES = (IDLE, CREATING, STAGED, DEPLOYING, VERIFYING, SOAKING, REVOKING, FAILED_RETRYABLE, BLOCKED, LOCKED,
+          AWAITING_ISSUE, AWAITING_REVOKE)
 
 # Action kinds.
 CREATE = "create"
@@ -87,8 +91,12 @@ VERIFY = "verify"
 WAIT_SOAK = "wait_soak"
 WAIT_RETRY = "wait_retry"
 REVOKE = "revoke"
+AWAIT_PERSON = "await_person"
 NOOP = "noop"
-ACTION_KINDS = (CREATE, ADOPT, REVOKE_ORPHAN, RECOVER_KEY, DEPLOY, VERIFY, WAIT_SOAK, WAIT_RETRY, REVOKE, NOOP)
+ACTION_KINDS = (CREATE, ADOPT, REVOKE_ORPHAN, RECOVER_KEY, DEPLOY, VERIFY, WAIT_SOAK, WAIT_RETRY, REVOKE, AWAIT_PERSON,
+                NOOP)
+# Actions that attempt nothing: a plan made only of these ends the run at the plan, and records no outcome.
+IDLE_ACTIONS = frozenset((NOOP, WAIT_SOAK, WAIT_RETRY, AWAIT_PERSON))
 
 _UNSAFE_ID_CHARS = ("/", "\\", "\0")
 
@@ -757,7 +765,8 @@ class Action:
     revoke_orphan / revoke: credential_ids. recover_key: credential_id,
     from_host (copy the private key of a credential the key store lacks from a
     host that carries it). deploy / verify: hosts, credential_id, fingerprint.
-    wait_soak / wait_retry: until. noop: nothing.
+    wait_soak / wait_retry: until. await_person: alias (a create work order) or
+    credential_ids (revoke work orders) that a person at the portal has yet to carry out. noop: nothing.
     """
 
     kind: str
@@ -793,8 +802,9 @@ class Plan:
     the facts the plan was made from. target_id: the newest usable credential
     (the one the fleet is moving to, or already on). due / due_at: whether and
     when the target needs replacing. deadline: the latest time a retry may be
-    scheduled. ledger: the record to persist *before* carrying out the actions
-    (lock taken, rotation id minted, soak start recorded).
+    scheduled. in_use_id: the credential the hosts use that expires first (what
+    a waiting rotation races against). ledger: the record to persist *before*
+    carrying out the actions (lock taken, rotation id minted, soak start recorded).
     """
 
     state: str
@@ -808,6 +818,7 @@ class Plan:
     deadline: datetime | None = None
     rotation_id: str | None = None
     alias: str | None = None
+    in_use_id: str | None = None
     ledger: LedgerRecord = field(default_factory=LedgerRecord)
     backoff: Backoff = field(default_factory=Backoff)
 
@@ -819,7 +830,8 @@ class Plan:
         return {"state": self.state, "actions": [a.to_dict() for a in self.actions], "reason": self.reason,
                 "invariant_ok": self.invariant_ok, "invariant": self.invariant, "target_id": self.target_id,
                 "due": self.due, "due_at": format_time(self.due_at), "deadline": format_time(self.deadline),
-                "rotation_id": self.rotation_id, "alias": self.alias, "ledger": self.ledger.to_dict()}
+                "rotation_id": self.rotation_id, "alias": self.alias, "in_use_id": self.in_use_id,
+                "ledger": self.ledger.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -855,7 +867,7 @@ def ledger_after(plan: Plan, outcome: Outcome | Mapping[str, Any]) -> LedgerReco
     """
     result = Outcome.from_dict(outcome)
     rec = plan.ledger
-    if all(kind in (NOOP, WAIT_SOAK, WAIT_RETRY) for kind in plan.action_kinds()):
+    if all(kind in IDLE_ACTIONS for kind in plan.action_kinds()):
         # Nothing was attempted (LOCKED, BLOCKED, waiting, IDLE): nothing to record.
         return rec
     if not result.ok:
@@ -891,8 +903,11 @@ class _Planner:
     """One planning pass; plan_rotation() is its only user. Kept as a class so each step reads as a method."""
 
     def __init__(self, remote, hosts, record, now, *, kind, environment, alias_prefix, lead, soak,
-                 force, max_attempts, backoff, key_store, oauth2_key_limit):
+                 force, max_attempts, backoff, key_store, oauth2_key_limit, work_orders):
         self.now = now
+        # {"create": {alias: answered}, "revoke": {credential id: answered}}
+        self.work_orders = {"create": dict(work_orders.get("create") or {}),
+                            "revoke": dict(work_orders.get("revoke") or {})}
         self.kind = kind.lower()
         self.environment = environment.lower()
         self.prefix = alias_prefix
@@ -920,18 +935,19 @@ class _Planner:
     # ---- building the answer ------------------------------------------------------
     def plan(self, state, actions, reason, *, record=None, rotation_id=None, alias=None):
         ok, sentence = invariant_holds(self.scoped, self.hosts, self.now)
+        in_use = self.in_use()
         return Plan(state=state, actions=tuple(actions), reason=reason, invariant_ok=ok, invariant=sentence,
                     target_id=self.target.id if self.target else None, due=self.due, due_at=self.due_at,
-                    deadline=self.deadline(), rotation_id=rotation_id or (record or self.record).rotation_id,
-                    alias=alias, ledger=record or self.record, backoff=self.backoff)
+                    deadline=in_use.expires - DEADLINE_MARGIN if in_use else None,
+                    rotation_id=rotation_id or (record or self.record).rotation_id, alias=alias,
+                    in_use_id=in_use.id if in_use else None, ledger=record or self.record, backoff=self.backoff)
 
-    def deadline(self) -> datetime | None:
-        """DEADLINE_MARGIN before the earliest expiry among the credentials hosts use (else the target's)."""
-        in_use = [c for c in self.active if any(h.uses(c) for h in self.reachable)]
-        expiries = [c.expires for c in in_use if c.expires is not None]
-        if not expiries and self.target is not None and self.target.expires is not None:
-            expiries = [self.target.expires]
-        return min(expiries) - DEADLINE_MARGIN if expiries else None
+    def in_use(self) -> RemoteCredential | None:
+        """The credential hosts use that expires first (else the target): the deadline is a margin before it."""
+        in_use = [c for c in self.active if any(h.uses(c) for h in self.reachable) and c.expires is not None]
+        if not in_use and self.target is not None and self.target.expires is not None:
+            in_use = [self.target]
+        return min(in_use, key=lambda c: c.expires) if in_use else None
 
     def key_available(self, cred: RemoteCredential) -> bool:
         return cred.public_key_fingerprint in self.key_store or any(h.carries(cred) for h in self.reachable)
@@ -1057,11 +1073,18 @@ class _Planner:
                     record=record)
             # Every host is reachable and uses the target here; the filter restates the rule anyway.
             revocable = [c for c in old if not any(h.uses(c) for h in self.hosts)]
+            waiting = {cid for cid, answered in self.work_orders["revoke"].items() if not answered}
+            if revocable and all(c.id in waiting for c in revocable):
+                return self.plan(AWAITING_REVOKE, pre + [Action(AWAIT_PERSON, credential_ids=tuple(
+                    c.id for c in revocable))], (
+                    "Credential %s is deployed and verified on all %d host(s); old credential(s) %s wait for a "
+                    "person to revoke them in the portal (revoke work order open).%s"
+                    % (target.label(), len(self.hosts), _ids(revocable), orphan_note)), record=record)
             return self.plan(REVOKING, pre + [Action(REVOKE, credential_ids=tuple(c.id for c in revocable))], (
                 "Credential %s is deployed and verified on all %d host(s) and the soak period has passed: "
                 "revoke old credential(s) %s, which no in-scope host uses.%s"
                 % (target.label(), len(self.hosts), _ids(revocable), orphan_note)), record=record)
-        self.due = self.is_due()
+        self.due = self.is_due() or self.create_in_flight()
         if self.due:
             return self.create(pre, self.due_sentence() + orphan_note, revoked=orphans)
         idle = pre or [Action(NOOP)]
@@ -1092,8 +1115,17 @@ class _Planner:
         run_start = self.record.lock_acquired_at or self.now
         return target.created is None or target.created < run_start
 
+    def create_in_flight(self) -> bool:
+        """The rotation's create work order is open at the portal (the rotation began, say forced, in an earlier
+        run): it goes on until done, whatever the due date says."""
+        rid = self.record.rotation_id
+        return bool(rid) and rotation_alias(self.prefix, rid) in self.work_orders["create"]
+
     def due_sentence(self) -> str:
         target = self.target
+        if not should_rotate(target, self.now, self.lead) and self.create_in_flight():
+            return ("The rotation of credential %s to %r is under way (its work order is open at the portal)."
+                    % (target.label(), rotation_alias(self.prefix, self.record.rotation_id)))
         if not should_rotate(target, self.now, self.lead):
             return "A rotation of credential %s was forced." % target.label()
         lead = lead_time(target.lifetime, self.lead)
@@ -1114,6 +1146,11 @@ class _Planner:
         rid = self.rotation_id(revoked)
         alias = rotation_alias(self.prefix, rid)
         record = replace(self.record, rotation_id=rid, credential_id=None, soak_started_at=None)
+        if self.work_orders["create"].get(alias) is False:
+            return self.plan(AWAITING_ISSUE, pre + [Action(AWAIT_PERSON, alias=alias, rotation_id=rid)],
+                             "%s The replacement %r waits for a person to add it in the portal (create work "
+                             "order open); nothing changes on the hosts meanwhile." % (why, alias), record=record,
+                             rotation_id=rid, alias=alias)
         return self.plan(CREATING, pre + [Action(CREATE, alias=alias, rotation_id=rid)],
                          "%s Create the replacement %r." % (why, alias), record=record, rotation_id=rid,
                          alias=alias)
@@ -1149,7 +1186,8 @@ def plan_rotation(remote_credentials: Iterable[Any], hosts: Any, ledger: Any, no
                   kind: str, environment: str, alias_prefix: str, lead: Any = None, soak_seconds: Any = 0,
                   force: bool = False, max_attempts: int = DEFAULT_MAX_ATTEMPTS, backoff: Backoff | None = None,
                   key_store: Iterable[str] = (), owner: str | None = None, lock_ttl: Any = DEFAULT_LOCK_TTL,
-                  oauth2_key_limit: int = OAUTH2_KEY_LIMIT) -> Plan:
+                  oauth2_key_limit: int = OAUTH2_KEY_LIMIT,
+                  work_orders: Mapping[str, Mapping[str, bool]] | None = None) -> Plan:
     """Decide the next safe step(s) of a rotation from the facts. Pure.
 
     remote_credentials: the project's credential records (all kinds; filtered
@@ -1164,8 +1202,13 @@ def plan_rotation(remote_credentials: Iterable[Any], hosts: Any, ledger: Any, no
     the attempt limit; replaces a credential that predates this run).
     key_store: public-key fingerprints of the private keys the controller's
     key store holds. owner: this run's lock owner (None: a read-only plan
-    that takes no lock, e.g. check mode). Raises ValueError for an invalid
-    lead time.
+    that takes no lock, e.g. check mode). work_orders: the portal's open
+    work orders, ``{"create": {alias: answered}, "revoke": {credential id:
+    answered}}`` (answered: the person supplied something, which the step
+    then checks). An unanswered one makes an AWAITING_ISSUE / AWAITING_REVOKE
+    plan that attempts nothing; an open create work order of the rotation in
+    flight keeps it going even when nothing is due any more. Raises
+    ValueError for an invalid lead time.
     """
     when = _require_now(now)
     record = LedgerRecord.from_dict(ledger)
@@ -1173,7 +1216,7 @@ def plan_rotation(remote_credentials: Iterable[Any], hosts: Any, ledger: Any, no
     planner = _Planner(_credentials(remote_credentials), read_hosts(hosts), record, when, kind=kind,
                        environment=environment, alias_prefix=alias_prefix, lead=lead, soak=soak, force=force,
                        max_attempts=max_attempts, backoff=backoff or Backoff(), key_store=key_store,
-                       oauth2_key_limit=oauth2_key_limit)
+                       oauth2_key_limit=oauth2_key_limit, work_orders=dict(work_orders or {}))
     if planner.active:
         # Validate an explicit lead against the newest credential now, so a bad setting fails loudly.
         lead_time(planner.active[0].lifetime, lead)
@@ -1195,8 +1238,9 @@ def plan_rotation(remote_credentials: Iterable[Any], hosts: Any, ledger: Any, no
 # ---------------------------------------------------------------------------
 
 # Plan states after which the role records what the hosts reported (and revokes what the plan allows).
-# The others end the run at the plan: nothing to do (IDLE), a wait (SOAKING, FAILED_RETRYABLE), or a
-# refusal (LOCKED, BLOCKED: the plan task fails); GATHER plans again first.
+# The others end the run at the plan: nothing to do (IDLE), a wait (SOAKING, FAILED_RETRYABLE, and the
+# AWAITING_* states of the portal-assisted backend, where a person has the next step), or a refusal
+# (LOCKED, BLOCKED: the plan task fails); GATHER plans again first.
 RECORDED_STATES = (CREATING, STAGED, DEPLOYING, VERIFYING, REVOKING)
 
 

@@ -26,10 +26,9 @@ from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError, write_atomically
 from ansible_collections.mcdev.credentials.plugins.module_utils.devapi import Credential, IssuedCertificate, Project
 from ansible_collections.mcdev.credentials.plugins.module_utils.devapi_contract import Contract
-from ansible_collections.mcdev.credentials.plugins.module_utils.inventory import format_time, parse_time
+from ansible_collections.mcdev.credentials.plugins.module_utils.inventory import (
+    AWAITING_ISSUE, AWAITING_REVOKE, DEFAULT_LIFETIME, format_time, parse_time)
 
-AWAITING_ISSUE = "AWAITING_ISSUE"
-AWAITING_REVOKE = "AWAITING_REVOKE"
 WORK_ORDER_VERSION = 1
 
 # What the seeds name on the portal's screens.
@@ -44,6 +43,9 @@ BRING_BACK = {
     "oauth1": {"consumer_key": "the consumer key the credentials screen shows for the new key"},
     "oauth2": {"client_id": "the client ID the credentials screen shows", "kid": "the key ID (kid) of the new key"},
 }
+# An OAuth key's certificate, when the task's outputs (certificate_dest, a PKCS#12) need one.
+CERTIFICATE_BACK = {"certificate": "the certificate the credentials screen offers for the new key (PEM, with its chain); "
+                                   "the files this run writes need it"}
 OPTIONAL_BACK = {"credential_id": "the credential's id, where the portal shows one",
                  "expires": "the expiry date the credentials screen shows (YYYY-MM-DD), for OAuth keys"}
 # Shapes seen in Mastercard's pages (reference/mastercard-api.md section 5): <client id>!<hex key id>.
@@ -59,18 +61,29 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 
 
 def portal_argument_spec():
-    """backend and portal_dir, as mc_certificate, mc_oauth_key and mc_revoke take them."""
+    """backend and portal_dir, as mc_certificate, mc_oauth_key, mc_revoke and mc_rotation_plan take them."""
     return {"backend": dict(type="str", default="api", choices=["api", "portal"]), "portal_dir": dict(type="path")}
 
 
-class AwaitingPerson(Exception):
-    """The run waits for a person at the portal; ``order`` is the work order, ``written`` whether it is new."""
+def issued_argument_spec():
+    """issued and escalate_before (doc fragment portal.ISSUED), as the create modules and mc_rotation_plan take them."""
+    return {"issued": dict(type="dict", no_log=False, options=dict(
+        certificate=dict(type="str"), chain=dict(type="list", elements="str"),
+        consumer_key=dict(type="str", no_log=False), client_id=dict(type="str"), kid=dict(type="str", no_log=False),
+        credential_id=dict(type="str"), expires=dict(type="str"))),
+        "escalate_before": dict(type="int", default=DEFAULT_ESCALATE_BEFORE)}
 
-    def __init__(self, status, order, paths, written):
+
+class AwaitingPerson(Exception):
+    """The run waits for a person at the portal; ``order`` is the work order, ``written`` whether it is new,
+    ``answered`` whether the person supplied something since (which the step that reads it then checks)."""
+
+    def __init__(self, status, order, paths, written, answered=False):
         self.status = status
         self.order = order
         self.paths = paths
         self.written = written
+        self.answered = answered
         super().__init__("%s: work order %s" % (status, paths["json"]))
 
 
@@ -92,6 +105,12 @@ def _read_json(path, what):
         raise InputError("portal_dir: %s %s cannot be read (%s); fix or move the file" % (what, path, exc)) from None
 
 
+def _active_record(kind, environment):
+    """The fields every credential record of the desk starts with, in the API's words."""
+    return {"environment": environment.upper(), "status": "ACTIVE", "type": "MTLS" if kind == "mtls" else "SIGNING",
+            "oauthVersion": {"mtls": None, "oauth1": "1.0a", "oauth2": "2.0"}[kind]}
+
+
 def _write_json(path, data):
     write_atomically(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
@@ -103,6 +122,8 @@ class PortalDesk:
     last_create_adopted = False
 
     def __init__(self, directory, project_id, kind, issued=None, now=None, revoked_confirmed=False):
+        """``revoked_confirmed``: True (the person confirms every revocation asked of this desk) or the credential
+        ids whose revocation is confirmed."""
         if not directory:
             raise InputError("portal_dir: backend=portal needs portal_dir, the folder for work orders and what the "
                              "person brings back")
@@ -110,7 +131,8 @@ class PortalDesk:
         self.project_id = project_id
         self.kind = kind
         self.issued = issued or None
-        self.revoked_confirmed = bool(revoked_confirmed)
+        self.revoked_confirmed = revoked_confirmed if isinstance(revoked_confirmed, (set, frozenset)) \
+            else bool(revoked_confirmed)
         self.now = now or datetime.datetime.now(datetime.timezone.utc)
         self.calls_by_op = {}
         self.notes = []
@@ -139,6 +161,18 @@ class PortalDesk:
 
     def close(self):
         """Nothing to close: the desk is files."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *_exc):
+        self.close()
+
+    def confirmed(self, credential_id):
+        """Whether the person confirmed the revocation of ``credential_id`` (outside the inbox)."""
+        if isinstance(self.revoked_confirmed, (set, frozenset)):
+            return credential_id in self.revoked_confirmed
+        return self.revoked_confirmed
 
     def records(self):
         if self._records is None:
@@ -181,7 +215,7 @@ class PortalDesk:
     # -- create ---------------------------------------------------------------------
 
     def create_credential(self, project_id, kind, environment, alias, csr_pem=None, certificate_pem=None,
-                          in_use=None):
+                          in_use=None, need_certificate=False):
         if certificate_pem:
             raise InputError("certificate_path: the portal-assisted backend takes a CSR (key_store, csr_path or "
                              "csr_content); upload a certificate in the portal yourself (Add certificate, Upload a "
@@ -194,14 +228,15 @@ class PortalDesk:
             csr = crypto.load_csr(order["csr"].encode("ascii"), "the CSR of work order %s" % paths["json"])
         else:
             order = None  # a work order for another key (or none): this one replaces it
+        wanted = dict(BRING_BACK[kind], **(CERTIFICATE_BACK if need_certificate else {}))
         material, source = self._supplied(paths["inbox"], kind)
         if material is not None:
-            record = self._record_from(material, source, kind, environment, alias, csr)
+            record = self._record_from(material, source, kind, environment, alias, csr, wanted)
             self._close(paths, record)
             return self._credential(record)
-        written = order is None
+        written = order is None or order.get("bring_back") != wanted
         if written:
-            order = self._create_order(kind, environment, alias, csr, paths, in_use)
+            order = self._create_order(kind, environment, alias, csr, paths, in_use, wanted)
             self._publish(paths, order, _create_page(order))
         raise AwaitingPerson(AWAITING_ISSUE, order, paths, written)
 
@@ -209,7 +244,7 @@ class PortalDesk:
     def _credential(record):
         return Credential.from_api(record)
 
-    def _create_order(self, kind, environment, alias, csr, paths, in_use):
+    def _create_order(self, kind, environment, alias, csr, paths, in_use, wanted):
         return {
             "version": WORK_ORDER_VERSION, "step": "create", "status": AWAITING_ISSUE,
             "project_id": self.project_id, "environment": environment.lower(), "kind": kind, "alias": alias,
@@ -217,7 +252,7 @@ class PortalDesk:
             "screen": SCREENS[environment.lower()], "button": ADD_BUTTON[kind], "method": ADD_METHOD[kind],
             "csr": crypto.dump_csr(csr).decode("ascii"), "subject": csr.subject.rfc4514_string(),
             "public_key_fingerprint": crypto.public_key_fingerprint(csr),
-            "bring_back": dict(BRING_BACK[kind]), "optional": dict(OPTIONAL_BACK),
+            "bring_back": dict(wanted), "optional": dict(OPTIONAL_BACK),
             "inbox": paths["inbox"], "in_use": in_use,
         }
 
@@ -237,7 +272,8 @@ class PortalDesk:
                 data = handle.read()
         except OSError as exc:
             raise SuppliedMaterialError("the inbox file cannot be read (%s)" % exc.strerror, inbox) from None
-        if kind == "mtls":
+        if kind == "mtls" and not data.lstrip().startswith(b"{"):
+            # the certificate as downloaded; a JSON object (certificate, chain, credential_id) is read as for OAuth
             return {"certificate": data.decode("ascii", "replace")}, inbox
         try:
             material = json.loads(data.decode("utf-8"))
@@ -247,9 +283,10 @@ class PortalDesk:
             raise SuppliedMaterialError("the inbox file must hold a JSON object", inbox)
         return material, inbox
 
-    def _record_from(self, material, source, kind, environment, alias, csr):
-        """The credential record of what the person brought back, once it fits the work order."""
-        wanted = set(BRING_BACK[kind])
+    def _record_from(self, material, source, kind, environment, alias, csr, asked):
+        """The credential record of what the person brought back, once it fits the work order (``asked``: its
+        bring_back)."""
+        wanted = set(asked)
         unknown = sorted(set(material) - wanted - set(OPTIONAL_BACK) - {"chain"})
         if unknown:
             raise SuppliedMaterialError("%s %s not asked for; for %s bring back %s" % (
@@ -257,12 +294,10 @@ class PortalDesk:
         missing = sorted(name for name in wanted if not material.get(name))
         if missing:
             raise SuppliedMaterialError("%s missing; the portal shows %s" % (
-                ", ".join(missing), "; ".join(BRING_BACK[kind][name] for name in missing)), source)
-        record = {"alias": alias, "environment": environment.upper(), "status": "ACTIVE",
-                  "type": "MTLS" if kind == "mtls" else "SIGNING",
-                  "oauthVersion": {"mtls": None, "oauth1": "1.0a", "oauth2": "2.0"}[kind],
-                  "publicKeyFingerprint": crypto.public_key_fingerprint(csr), "subjectDn": csr.subject.rfc4514_string(),
-                  "createdDate": format_time(self.now), "source": "portal"}
+                ", ".join(missing), "; ".join(asked[name] for name in missing)), source)
+        record = dict(_active_record(kind, environment), alias=alias, source="portal",
+                      publicKeyFingerprint=crypto.public_key_fingerprint(csr), subjectDn=csr.subject.rfc4514_string(),
+                      createdDate=format_time(self.now))
         for name in ("consumer_key", "client_id", "kid"):
             if name in wanted:
                 value = str(material[name]).strip()
@@ -345,6 +380,60 @@ class PortalDesk:
             if os.path.exists(path):
                 os.replace(path, os.path.join(done, "%s.%s" % (stamp, os.path.basename(path))))
 
+    # -- what a rotation asks --------------------------------------------------------
+
+    def open_orders(self, environment):
+        """The open work orders of ``environment`` (this desk's kind): ``{"create": {alias: AwaitingPerson},
+        "revoke": {credential id: AwaitingPerson}}``. One is answered when its inbox holds something, or ``issued``
+        is given (create) or the revocation is confirmed (revoke); the step that reads the answer checks it."""
+        found = {"create": {}, "revoke": {}}
+        folder = os.path.join(self.root, "work-orders")
+        if not os.path.isdir(folder):
+            return found
+        for name in sorted(os.listdir(folder)):
+            if not name.endswith(("-create.json", "-revoke.json")):
+                continue
+            order = _read_json(os.path.join(folder, name), "the work order") or {}
+            if order.get("environment") != environment.lower() or order.get("kind") != self.kind:
+                continue
+            paths = self.paths(order["environment"], order["alias"], order["step"], order["kind"])
+            dropped = os.path.exists(paths["inbox"])
+            if order["step"] == "create":
+                found["create"][order["alias"]] = AwaitingPerson(AWAITING_ISSUE, order, paths, False,
+                                                                 answered=dropped or bool(self.issued))
+            else:
+                found["revoke"][order["credential_id"]] = AwaitingPerson(
+                    AWAITING_REVOKE, order, paths, False, answered=dropped or self.confirmed(order["credential_id"]))
+        return found
+
+    def adopt_in_use(self, environment, alias_prefix, hosts, write=True):
+        """Record the credentials hosts use that the desk does not know (made in the portal before this collection
+        took over; the desk starts empty), from what the hosts' meta.json says of them. Returns the new records
+        (only returned, not written, with ``write=False``: check mode)."""
+        known = {record.get("id") for record in self.records()}
+        adopted = []
+        for facts in hosts.values():
+            current = facts.get("current_id") if facts.get("reachable") else None
+            if not current or current in known or (facts.get("current_kind") or self.kind) != self.kind:
+                continue
+            if not _ID.match(str(current)):
+                continue
+            expires = parse_time(facts.get("current_expires"))
+            record = dict(_active_record(self.kind, environment), id=current, alias=alias_prefix, source="hosts",
+                          fingerprint=facts.get("current_fingerprint"), expiryDate=format_time(expires),
+                          adoptedDate=format_time(self.now))
+            if expires is not None:
+                # Not known: taken to be a credential of the usual lifetime, as the planner assumes of one without it
+                record.update(createdDate=format_time(expires - DEFAULT_LIFETIME), createdInferred=True)
+            known.add(current)
+            adopted.append(record)
+        if adopted and write:
+            self._ensure_dirs()
+            records = self.records() + adopted
+            _write_json(self.ledger_path, {"version": WORK_ORDER_VERSION, "credentials": records})
+            self._records = records
+        return [self._credential(record) for record in adopted]
+
     def _publish(self, paths, order, page):
         self._ensure_dirs()
         _write_json(paths["json"], order)
@@ -368,7 +457,8 @@ class PortalDesk:
         environment, alias = record["environment"].lower(), record.get("alias") or credential_id
         kind = self._credential(record).kind
         paths = self.paths(environment, alias, "revoke", kind)
-        confirmation, source = ({"revoked": True}, None) if self.revoked_confirmed else self._inbox(paths["inbox"])
+        confirmation, source = ({"revoked": True}, None) if self.confirmed(credential_id) \
+            else self._inbox(paths["inbox"])
         if confirmation is not None and confirmation.get("revoked") is True:
             record = dict(record, status="REVOKED", revokedDate=format_time(self.now))
             self._close(paths, record)
@@ -390,6 +480,32 @@ class PortalDesk:
 
 
 # ------------------------------------------------------------------- the waiting
+
+def open_work_orders(portal_dir):
+    """Every open work order under ``portal_dir`` (all projects), oldest first, as the expiry report lists them:
+    what a person has yet to do at the portal, whether or not something was dropped into the inbox since."""
+    found = []
+    if not portal_dir or not os.path.isdir(portal_dir):
+        return found
+    for project in sorted(os.listdir(portal_dir)):
+        folder = os.path.join(portal_dir, project, "work-orders")
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            if not name.endswith(("-create.json", "-revoke.json")):
+                continue
+            order = _read_json(os.path.join(folder, name), "the work order") or {}
+            if order.get("version") != WORK_ORDER_VERSION:
+                continue
+            found.append({"project_id": order.get("project_id"), "step": order.get("step"),
+                          "status": order.get("status"), "kind": order.get("kind"),
+                          "environment": order.get("environment"), "alias": order.get("alias"),
+                          "credential_id": order.get("credential_id"), "written": order.get("written"),
+                          "in_use": order.get("in_use"), "json": os.path.join(folder, name),
+                          "page": os.path.join(folder, name[:-len(".json")] + ".md"), "inbox": order.get("inbox"),
+                          "answered": bool(order.get("inbox")) and os.path.exists(order["inbox"])})
+    return sorted(found, key=lambda o: (o["written"] or "", o["json"]))
+
 
 DEFAULT_ESCALATE_BEFORE = 7
 

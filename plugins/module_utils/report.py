@@ -106,8 +106,9 @@ def _local_row(entry, index, now):
     }
 
 
-def build_report(credentials, deployed, now, include_revoked=False, local=None, project_names=None):
-    """The report document: rows sorted by urgency, the count per band."""
+def build_report(credentials, deployed, now, include_revoked=False, local=None, project_names=None, work_orders=()):
+    """The report document: rows sorted by urgency, the count per band, and the portal's open work orders (what a
+    person has yet to do; see portal.open_work_orders)."""
     names = dict(project_names or {})
     rows = []
     for index, cred in enumerate(credentials or []):
@@ -129,7 +130,9 @@ def build_report(credentials, deployed, now, include_revoked=False, local=None, 
     for row in rows:
         if row["status"] in ("ACTIVE", "EXPIRED"):
             summary[band_key(row["band"])] += 1
-    return {"generated_at": inv.format_time(now), "bands": list(BANDS[1:]), "summary": summary, "credentials": rows}
+    summary["awaiting_person"] = len(work_orders or ())
+    return {"generated_at": inv.format_time(now), "bands": list(BANDS[1:]), "summary": summary, "credentials": rows,
+            "work_orders": list(work_orders or ())}
 
 
 def _urgency(row):
@@ -317,4 +320,23 @@ def render_html(report, title):
     if healthy:
         tables += page.FOLDED % (len(healthy), page.TABLE % "".join(_table_row(r) for r in healthy))
     return page.PAGE % {"title": esc(title), "style": page.STYLE, "generated": esc(report["generated_at"]),
-                        "cards": cards, "svg": timeline_svg(rows), "tables": tables}
+                        "cards": cards, "svg": timeline_svg(rows), "tables": _work_orders_html(report) + tables}
+
+
+def _work_orders_html(report):
+    """The portal's open work orders, above the credentials: each is a person's next step."""
+    esc = html.escape
+    orders = report.get("work_orders") or []
+    if not orders:
+        return ""
+    rows = []
+    for order in orders:
+        what = "add %s" % order["alias"] if order["step"] == "create" else "revoke %s (%s)" % (
+            order["alias"], order["credential_id"])
+        in_use = order.get("in_use") or {}
+        rows.append(page.WORK_ORDER_ROW % tuple(esc(str(v)) for v in (
+            what, order["project_id"], order["kind"], order["environment"], order["status"],
+            str(order["written"] or "")[:16].replace("T", " "),
+            ("%s, expires %s" % (in_use.get("alias"), str(in_use.get("expires"))[:10])) if in_use else "",
+            "dropped in the inbox; the next run checks it" if order["answered"] else "waiting", order["page"])))
+    return page.WORK_ORDERS % (len(orders), "".join(rows))

@@ -14,7 +14,7 @@ CARD_LABELS = (("expired", "expired"), ("1", "1 day"), ("7", "7 days"), ("15", "
 
 STYLE = (
     "body{font-family:system-ui,-apple-system,'Segoe UI','DejaVu Sans',sans-serif;margin:24px;color:#111827}"
-    "h1{font-size:22px;margin:0 0 4px}p.meta{color:#4b5563;margin:0 0 8px}"
+    "h1{font-size:22px;margin:0 0 4px}p.meta{color:#4b5563;margin:0 0 8px}h2{font-size:16px;margin:16px 0 0}"
     ".cards{display:flex;gap:8px;flex-wrap:wrap;margin:12px 0}"
     ".card{border-left:6px solid;padding:6px 12px;background:#f9fafb;min-width:80px}"
     ".card b{display:block;font-size:20px}.card span{font-size:12px;color:#4b5563}"
@@ -29,6 +29,8 @@ STYLE = (
     "thead th{background:#f3f4f6}tbody th{font-weight:600;white-space:nowrap}"
     "td.num{text-align:right;font-variant-numeric:tabular-nums}"
     "td.id,td.date{white-space:nowrap;font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:11px}"
+    "td.path{font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace;font-size:11px;word-break:break-all;"
+    "max-width:30em}"
     "details{margin-top:12px}summary{cursor:pointer;color:#374151}"
     "@media print{body{margin:8mm}.timeline{overflow:visible}details::details-content{content-visibility:visible;"
     "display:contents}summary{list-style:none}}"
@@ -38,6 +40,15 @@ TABLE = ('<table><thead><tr><th scope="col">alias</th><th scope="col">project</t
          '<th scope="col">environment</th><th scope="col">status</th><th scope="col">expires</th>'
          '<th scope="col">days left</th><th scope="col">band</th><th scope="col">deployed on</th>'
          '<th scope="col">id</th></tr></thead><tbody>%s</tbody></table>')
+
+WORK_ORDERS = ('<h2>Waiting on a person at the portal (%d)</h2>'
+               '<table class="orders"><thead><tr><th scope="col">to do</th><th scope="col">project</th>'
+               '<th scope="col">kind</th><th scope="col">environment</th><th scope="col">status</th>'
+               '<th scope="col">since</th><th scope="col">in use meanwhile</th><th scope="col">answer</th>'
+               '<th scope="col">work order</th></tr></thead><tbody>%s</tbody></table>')
+
+WORK_ORDER_ROW = ('<tr><th scope="row">%s</th><td class="id">%s</td><td>%s</td><td>%s</td><td>%s</td>'
+                  '<td class="date">%s</td><td>%s</td><td>%s</td><td class="path">%s</td></tr>')
 
 FOLDED = '<details><summary>%d credentials with more than 90 days left</summary>%s</details>'
 

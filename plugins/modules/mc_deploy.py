@@ -304,8 +304,8 @@ rolled_back_to:
   type: str
 host_facts:
   description:
-    - What the rotation planner needs to know about this host (current id and fingerprint, the last
-      verification, the versions kept). Non-secret.
+    - What the rotation planner needs to know about this host (current id, fingerprint, kind and expiry, the
+      last verification, the versions kept). Non-secret.
   returned: always
   type: dict
 """

@@ -50,6 +50,12 @@ options:
   rotation_state_dir:
     description: The rotation role's O(mcdev.credentials.mc_rotation_plan#module:state_dir); its fleet caches say which host carries which credential.
     type: path
+  portal_dir:
+    description:
+      - The portal-assisted backend's folder (O(mcdev.credentials.mc_rotation_plan#module:portal_dir)); its open work
+        orders - what a person has yet to add or revoke at the portal - are listed above the credentials, with the
+        credential in use meanwhile. Default C(<rotation_state_dir>/portal), the rotation role's default.
+    type: path
   dest_dir:
     description: Folder for C(expiry-report.html) and C(expiry-report.json). Created if missing.
     type: path
@@ -116,7 +122,8 @@ json_path:
   returned: always
   type: str
 summary:
-  description: Number of credentials per band (C(expired), C(1) ... C(90), C(ok)).
+  description: Number of credentials per band (C(expired), C(1) ... C(90), C(ok)), and C(awaiting_person), the open
+    work orders of the portal-assisted backend.
   returned: always
   type: dict
 notifications:
@@ -143,8 +150,10 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
+from ansible_collections.mcdev.credentials.plugins.module_utils.portal import open_work_orders
 from ansible_collections.mcdev.credentials.plugins.module_utils.report import (
     ReportInputError,
     band_key,
@@ -219,6 +228,7 @@ def main():
             local=dict(type="list", elements="dict", default=[]),
             project_names=dict(type="dict", default={}),
             rotation_state_dir=dict(type="path"),
+            portal_dir=dict(type="path"),
             dest_dir=dict(type="path", required=True),
             title=dict(type="str", default="Mastercard credential expiry"),
             include_revoked=dict(type="bool", default=False),
@@ -244,9 +254,12 @@ def main():
             module.fail_json(msg="Nothing to report: give credentials (mc_credential_info's credentials list), local "
                                  "(its local list, from paths), or both")
         try:
+            portal_dir = p["portal_dir"] or (os.path.join(p["rotation_state_dir"], "portal") if p["rotation_state_dir"]
+                                             else None)
             report = build_report(p["credentials"], deployments(p["rotation_state_dir"]), now, p["include_revoked"],
-                                  local=p["local"], project_names=p["project_names"])
-        except ReportInputError as exc:
+                                  local=p["local"], project_names=p["project_names"],
+                                  work_orders=open_work_orders(portal_dir))
+        except (ReportInputError, InputError) as exc:
             module.fail_json(msg=str(exc))
         html_path = os.path.join(p["dest_dir"], "expiry-report.html")
         json_path = os.path.join(p["dest_dir"], "expiry-report.json")

@@ -24,6 +24,8 @@ author:
   - mcdev.credentials maintainers (@mcdev)
 extends_documentation_fragment:
   - mcdev.credentials.connection
+  - mcdev.credentials.portal
+  - mcdev.credentials.portal.issued
   - mcdev.credentials.attributes
 options:
   phase:
@@ -163,6 +165,14 @@ options:
   deadline:
     description: With O(phase=failed), the plan's deadline (C(deadline) in RV(plan)); a retry is never scheduled after it.
     type: str
+  revoked_in_portal:
+    description:
+      - >-
+        With O(backend=portal), the person confirms that the old credential(s) of the open revoke work orders were
+        revoked in the portal (the same as dropping C({"revoked": true}) into each work order's inbox file). It
+        confirms only revocations a work order asked for.
+    type: bool
+    default: false
   rollout:
     description:
       - With O(phase=plan), the role's roll-out settings that depend on each other. They are checked before
@@ -203,6 +213,12 @@ attributes:
 notes:
   - The key store keeps the private keys of new credentials until every host has them; protect O(state_dir)
     like any secret store.
+  - With O(backend=portal) the human steps are states of the same plan. V(AWAITING_ISSUE) - a create work order
+    is open and nothing was brought back; the run ends at the plan and contacts no host, with a reminder that
+    becomes a warning, then (within O(escalate_before) days of the in-use credential's expiry) a failure.
+    V(AWAITING_REVOKE) - every host verified the new credential and the old one waits to be revoked in the portal.
+    Credentials hosts use that the portal folder does not know yet (made in the portal before) are recorded
+    from the hosts' facts, so that they are protected, their expiry counts, and they get a revoke work order.
 seealso:
   - module: mcdev.credentials.mc_deploy
   - module: mcdev.credentials.mc_verify
@@ -231,7 +247,7 @@ contract_overrides:
   sample: [endpoints.list_credentials.path]
 state:
   description: Where the rotation stands (IDLE, CREATING, STAGED, DEPLOYING, VERIFYING, SOAKING, REVOKING,
-    FAILED_RETRYABLE, BLOCKED, LOCKED, or GATHER).
+    FAILED_RETRYABLE, BLOCKED, LOCKED, GATHER, or with O(backend=portal) AWAITING_ISSUE and AWAITING_REVOKE).
   returned: always
   type: str
 reason:
@@ -287,6 +303,12 @@ rollout_hosts:
   returned: always
   type: list
   elements: str
+work_orders:
+  description:
+    - With O(backend=portal), the open work orders the run waits on (C(json), C(page), C(inbox), C(step)).
+  returned: always
+  type: list
+  elements: dict
 record:
   description: Whether the run ends by recording what the hosts reported (O(phase=record)); false when the plan
     ends the run (nothing due, a wait, check mode) or must first ask hosts (RV(gather)).
@@ -310,6 +332,7 @@ from ansible_collections.mcdev.credentials.plugins.module_utils import inventory
 
 from ansible_collections.mcdev.credentials.plugins.module_utils import common
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
+from ansible_collections.mcdev.credentials.plugins.module_utils import portal
 from ansible_collections.mcdev.credentials.plugins.module_utils import revoke as revoking
 from ansible_collections.mcdev.credentials.plugins.module_utils.credential import KeyStore
 
@@ -403,9 +426,14 @@ def _record_public(record):
     return out
 
 
-def _fetch_remote(module, params):
+def _client(module, p, desk):
+    """The person's desk with backend=portal (same interface as the API client), else a Developers API client."""
+    return desk if desk is not None else devapi.client_from_params(p, warn=module.warn)
+
+
+def _fetch_remote(module, params, desk):
     try:
-        with devapi.client_from_params(params, warn=module.warn) as client:
+        with _client(module, params, desk) as client:
             creds = client.list_credentials(params["project_id"], environment=params["environment"])
     except devapi.DevApiError as exc:
         kwargs = dict((k, v) for k, v in exc.to_fail_kwargs().items() if v is not None)
@@ -435,7 +463,7 @@ def _shape(plan, params, ctl, remote, keys, run_id, facts):
     out = {"state": plan.state, "reason": plan.reason, "run_id": run_id, "gather": [], "create": None,
            "deploy": None, "revoke": [], "revoke_orphans": [], "remote": remote, "plan": plan.to_dict(),
            "rotation_id": plan.rotation_id, "invariant_ok": plan.invariant_ok, "invariant": plan.invariant,
-           "deadline": inv.format_time(plan.deadline), "unsupported": []}
+           "deadline": inv.format_time(plan.deadline), "unsupported": [], "work_orders": []}
     by_id = dict((r["id"], r) for r in remote)
     deploy_hosts, verify_hosts, target = [], [], None
     for action in plan.actions:
@@ -479,6 +507,8 @@ def _shape(plan, params, ctl, remote, keys, run_id, facts):
 
 def main():
     argument_spec = devapi.connection_argument_spec()
+    argument_spec.update(portal.portal_argument_spec())
+    argument_spec.update(portal.issued_argument_spec())
     argument_spec.update(
         phase=dict(type="str", default="plan", choices=["plan", "record", "failed", "release"]),
         project_id=dict(type="str", required=True),
@@ -509,6 +539,7 @@ def main():
         error=dict(type="str"),
         rolled_back_to=dict(type="str"),
         deadline=dict(type="str"),
+        revoked_in_portal=dict(type="bool", default=False),
         rollout=dict(type="dict", options=dict(
             key_formats=dict(type="list", elements="str", default=["p12"], no_log=False),
             keystore_password_set=dict(type="bool", default=False, no_log=False),
@@ -546,7 +577,7 @@ def main():
                 result = _failed(module, p, ctl, now)
             else:
                 result = _release(module, p, ctl, now)
-        except (PlanFailure, inv.LedgerError) as exc:
+        except (PlanFailure, inv.LedgerError, common.InputError) as exc:
             module.fail_json(msg=str(exc))
         except ValueError as exc:
             module.fail_json(msg="The rotation cannot be planned: %s" % exc)
@@ -563,7 +594,8 @@ def main():
 def _plan_phase(module, p, ctl, now):
     run_id = p["run_id"] or "%s@%s" % (uuid.uuid4().hex[:12], os.uname()[1])
     owner = None if module.check_mode else run_id
-    remote = p["remote"] if p["remote"] is not None else _fetch_remote(module, p)
+    desk, orders = _portal_desk(p, now)
+    remote = p["remote"] if p["remote"] is not None else _fetch_remote(module, p, desk)
     if p["created"]:
         created = _record_public(p["created"])
         remote = [r for r in remote if r.get("id") != created.get("id")] + [created]
@@ -576,8 +608,12 @@ def _plan_phase(module, p, ctl, now):
                           "they are asked first." % ", ".join(unknown),
                 "create": None, "deploy": None, "revoke": [], "revoke_orphans": [], "plan": {},
                 "rotation_id": None, "invariant_ok": False, "invariant": "", "deadline": None, "unsupported": [],
-                "target": None, "in_use_fingerprints": [], "revoked": [],
+                "target": None, "in_use_fingerprints": [], "revoked": [], "work_orders": [],
                 "prepare": False, "rollout_hosts": [], "record": False}
+    if desk is not None:
+        listed = {r.get("id") for r in remote}
+        adopted = desk.adopt_in_use(p["environment"], p["alias_prefix"] or p["name"], facts, write=not module.check_mode)
+        remote = remote + [c.to_dict(include_certificate=True) for c in adopted if c.id not in listed]
     keys = ctl.key_store()
     backoff = inv.Backoff(base=datetime.timedelta(minutes=p["backoff_base_minutes"]),
                           cap=datetime.timedelta(hours=p["backoff_max_hours"]))
@@ -595,7 +631,9 @@ def _plan_phase(module, p, ctl, now):
             alias_prefix=p["alias_prefix"] or p["name"], lead=p["lead_days"] or None,
             soak_seconds=p["soak_hours"] * 3600.0, force=p["force"], max_attempts=p["max_attempts"],
             backoff=backoff, key_store=list(keys), owner=plan_owner,
-            lock_ttl=datetime.timedelta(minutes=p["lock_ttl_minutes"]))
+            lock_ttl=datetime.timedelta(minutes=p["lock_ttl_minutes"]),
+            work_orders=dict((step, dict((key, person.answered) for key, person in open_orders.items()))
+                             for step, open_orders in orders.items()))
 
     # Refuse bad options (e.g. a lead time not shorter than the credential's lifetime) with a read-only
     # plan first, before the lineage folder is created or the ledger lock is taken: a refused run leaves
@@ -610,13 +648,13 @@ def _plan_phase(module, p, ctl, now):
         if planning_record is not record:
             new_record = replace(new_record, next_attempt_at=record.next_attempt_at)
         kinds = set(plan.action_kinds())
-        idle = kinds <= {inv.NOOP, inv.WAIT_SOAK, inv.WAIT_RETRY}
-        revoked, revoke_error = [], None
+        idle = kinds <= inv.IDLE_ACTIONS
+        revoked, revoke_error, waiting = [], None, []
         orphans = [cid for action in plan.actions if action.kind == inv.REVOKE_ORPHAN
                    for cid in action.credential_ids]
         if p["phase"] == "plan" and p["revoke"] and owner and orphans:
             # Carried out here rather than by a separate task: same guards as mc_revoke, on a fresh list.
-            revoked, revoke_error = _revoke_old(module, p, orphans, facts, now)
+            revoked, revoke_error, waiting = _revoke_old(module, p, orphans, facts, now, desk)
             if revoke_error:
                 new_record = inv.release_lock(inv.ledger_after(replace(plan, ledger=new_record), {
                     "ok": False, "at": inv.format_time(now),
@@ -624,16 +662,18 @@ def _plan_phase(module, p, ctl, now):
             else:
                 # done here: with nothing else to do, the run ends at this plan (and releases its lock below)
                 kinds.discard(inv.REVOKE_ORPHAN)
-                idle = kinds <= {inv.NOOP, inv.WAIT_SOAK, inv.WAIT_RETRY}
+                idle = kinds <= inv.IDLE_ACTIONS
                 if idle and new_record.attempts:
                     new_record = inv.ledger_after(replace(plan, ledger=new_record),
                                                   {"ok": True, "at": inv.format_time(now)})
         if p["phase"] == "record" and owner:
             if plan.state == inv.REVOKING and p["revoke"]:
                 ids = [cid for action in plan.actions if action.kind == inv.REVOKE for cid in action.credential_ids]
-                revoked, revoke_error = _revoke_old(module, p, ids, facts, now)
-                new_record = inv.ledger_after(replace(plan, ledger=new_record), {
-                    "ok": revoke_error is None, "at": inv.format_time(now), "error": revoke_error})
+                revoked, revoke_error, waiting = _revoke_old(module, p, ids, facts, now, desk)
+                if not waiting or revoke_error:
+                    # a revocation that waits for the person in the portal is neither done nor failed
+                    new_record = inv.ledger_after(replace(plan, ledger=new_record), {
+                        "ok": revoke_error is None, "at": inv.format_time(now), "error": revoke_error})
             elif p["host_facts"] and new_record.attempts:
                 # the fleet came through: clear the backoff of earlier failures
                 new_record = inv.ledger_after(inv.Plan(state=inv.VERIFYING, actions=(inv.Action(inv.VERIFY),),
@@ -656,8 +696,9 @@ def _plan_phase(module, p, ctl, now):
         out["remote"] = [dict(r, status="REVOKED") if r.get("id") in revoked else r for r in out["remote"]]
     out.update(inv.role_steps(plan.state, create=out["create"], deploy=out["deploy"],
                               revoke_orphans=out["revoke_orphans"], check_mode=module.check_mode))
-    out["changed"] = bool(revoked)
+    out["changed"] = bool(revoked) or any(person.written for person in waiting)
     out["revoked"] = revoked
+    _remind(module, p, plan, out, orders, waiting, now)
     if revoke_error and p["phase"] == "plan":
         out["_fail"] = ("Rotation of %s stopped: revoking orphan credential(s) %s (their private key exists "
                         "nowhere) failed: %s Nothing was created; the next run tries again."
@@ -689,30 +730,73 @@ def _plan_phase(module, p, ctl, now):
     return out
 
 
-def _revoke_old(module, p, ids, facts, now):
-    """Revoke ``ids`` with mc_revoke's guards, on a fresh list. Returns (revoked ids, error sentence or None)."""
+def _portal_desk(p, now):
+    """(the person's desk, its open work orders {"create": {alias: ...}, "revoke": {id: ...}}); (None, empty)
+    with backend=api. revoked_in_portal confirms the open revoke work orders, and only those."""
+    if p["backend"] != "portal":
+        return None, {"create": {}, "revoke": {}}
+    desk = portal.PortalDesk(p["portal_dir"], p["project_id"], p["kind"], issued=p["issued"], now=now)
+    orders = desk.open_orders(p["environment"])
+    if p["revoked_in_portal"]:
+        desk.revoked_confirmed = set(orders["revoke"])
+        for person in orders["revoke"].values():
+            person.answered = True
+    return desk, orders
+
+
+def _remind(module, p, plan, out, orders, waiting, now):
+    """While the next step is a person's: where the work order is, and the reminder, louder near the expiry of the
+    credential in use (a warning, then a failure within escalate_before days)."""
+    if plan.state == inv.AWAITING_ISSUE:
+        in_use = next((inv.RemoteCredential.from_dict(r) for r in out["remote"] if r.get("id") == plan.in_use_id), None)
+        reminder, escalated = portal.awaiting_result(orders["create"][plan.alias], in_use, p["escalate_before"], now)
+        for warning in reminder.get("warnings") or ():
+            module.warn(warning)
+        out["work_orders"] = [dict(reminder["work_order"], step="create")]
+        out["reason"] = "%s %s." % (plan.reason, reminder["msg"])
+        if escalated:
+            out["_fail"] = "The rotation of %s waits for a person: %s" % (p["name"], out["reason"])
+        return
+    people = waiting or [orders["revoke"][cid] for action in plan.actions if action.kind == inv.AWAIT_PERSON
+                         for cid in action.credential_ids]
+    if people:
+        reminder = portal.revoke_waiting_result(people)
+        out["work_orders"] = [dict(order, step="revoke") for order in reminder["work_orders"]]
+        if waiting and plan.state == inv.REVOKING:
+            out["state"] = inv.AWAITING_REVOKE
+        out["reason"] = "%s %s." % (plan.reason, reminder["msg"])
+
+
+def _revoke_old(module, p, ids, facts, now, desk=None):
+    """Revoke ``ids`` with mc_revoke's guards, on a fresh list. Returns (revoked ids, error sentence or None, the
+    revocations that wait for a person at the portal)."""
     in_use = sorted(set(str(f.get("current_fingerprint")).lower() for f in facts.values()
                         if f.get("reachable") and f.get("current_fingerprint")))
-    revoked = []
+    revoked, waiting = [], []
     try:
-        with devapi.client_from_params(p, warn=module.warn) as client:
+        with _client(module, p, desk) as client:
             creds = client.list_credentials(p["project_id"], environment=p["environment"], kind=p["kind"])
             targets, _already, missing = revoking.select(creds, ids=ids, now=now)
             if missing:
                 return revoked, ("%s no longer listed in project %s." % (
-                    ", ".join(value for _option, value in missing), p["project_id"]))
+                    ", ".join(value for _option, value in missing), p["project_id"])), waiting
             revoking.check_guards(creds, targets, in_use, now=now,
                                   scope="project %s %s" % (p["project_id"], p["environment"]))
             for cred in targets:
-                after = client.revoke_credential(p["project_id"], cred.id)
+                try:
+                    after = client.revoke_credential(p["project_id"], cred.id)
+                except portal.AwaitingPerson as person:
+                    waiting.append(person)
+                    continue
                 if (after.status or "").upper() != revoking.REVOKED:
-                    return revoked, "the API answered the revocation of %s with status %s." % (cred.id, after.status)
+                    return revoked, ("the API answered the revocation of %s with status %s." % (cred.id, after.status)), \
+                        waiting
                 revoked.append(str(cred.id))
     except revoking.RevokeRefused as exc:
-        return revoked, str(exc)
-    except devapi.DevApiError as exc:
-        return revoked, str(exc)
-    return revoked, None
+        return revoked, str(exc), waiting
+    except (devapi.DevApiError, common.InputError) as exc:
+        return revoked, str(exc), waiting
+    return revoked, None, waiting
 
 
 def _failed(module, p, ctl, now):

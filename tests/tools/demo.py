@@ -5,9 +5,11 @@
    expiry (admin seeding);
 3. a fleet of six hosts (local connection, one folder per host) running those credentials today;
 4. rotate each credential with playbooks/rotate.yml, then run it again to show it has nothing to do;
-5. write the expiry report with playbooks/report.yml;
-6. portal-assisted: one OAuth 2.0 key added and revoked through work orders that the demo, playing the
-   person, reads and carries out at the emulator's portal (no Developers API call);
+5. portal-assisted: rotate an mTLS certificate of a project without Developers API access with the same
+   playbook (mc_rotation_backend: portal); the demo plays the person, reading the JSON work orders and
+   carrying them out at the emulator's portal, and prints what it followed (no Developers API call);
+   the expiry report, written while the first work order is open, lists it;
+6. write the expiry report with playbooks/report.yml;
 7. print what happened and where to look, and stop the emulator.
 
 Usage: python tests/tools/demo.py [BUILD_DIR]   (from the collection root)
@@ -24,15 +26,17 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, ROOT)
 
 from tests.emulator.harness import Emulator  # noqa: E402  pylint: disable=wrong-import-position
-from tests.unit.portal_person import ScriptedPerson  # noqa: E402  pylint: disable=wrong-import-position
+from tests.emulator.person import ScriptedPerson  # noqa: E402  pylint: disable=wrong-import-position
 
 HOSTS = ["app%d" % i for i in range(1, 7)]
 KEYSTORE_PASSWORD = "demo-keystore-password"
 CREDENTIALS = [
-    # name on the hosts, kind, project, days left
-    ("payments-mtls", "mtls", "payments", 20),
-    ("loyalty-oauth1", "oauth1", "loyalty", 45),
-    ("loyalty-oauth2", "oauth2", "loyalty", 100),
+    # name on the hosts, kind, project, days left, how it is rotated
+    ("payments-mtls", "mtls", "payments", 20, "api"),
+    ("loyalty-oauth1", "oauth1", "loyalty", 45, "api"),
+    ("loyalty-oauth2", "oauth2", "loyalty", 100, "api"),
+    # made in the portal before; the project has no Developers API access
+    ("partners-mtls", "mtls", "partners", 30, "portal"),
 ]
 
 
@@ -53,44 +57,52 @@ def run(command, log, env):
     return time.monotonic() - started
 
 
-def portal_part(emulator, project, work, log, env, playbook):
-    """One OAuth 2.0 key through the portal: the job, the person, the job again; then its revocation."""
-    info = emulator.info
-    portal_dir = os.path.join(work, "portal")
-    variables = os.path.join(work, "portal.json")
-    with open(variables, "w", encoding="utf-8") as handle:
-        json.dump({"portal_dir": portal_dir, "project_id": project["id"], "alias": "partner-portal",
-                   "key_store": os.path.join(work, "portal-keys"), "keystore_password": KEYSTORE_PASSWORD,
-                   "verify_url": info["oauth2_ping_url"], "token_url": info["token_url"], "issuer": info["issuer"],
-                   "ca_path": info["ca_path"]}, handle)
-    book = os.path.join(ROOT, "tests", "tools", "portal-demo.yml")
-    orders = os.path.join(portal_dir, project["id"], "work-orders")
-    person = ScriptedPerson(emulator)
+def portal_part(emulator, item, work, log, env, playbook, inventory, report):
+    """The same rotate.yml with mc_rotation_backend: portal; the demo plays the person between the runs."""
+    with open(item["vars"], encoding="utf-8") as handle:
+        variables = dict(json.load(handle), mc_rotation_backend="portal")
+    varfile = os.path.join(work, "rotate-%s-portal.json" % item["name"])
+    with open(varfile, "w", encoding="utf-8") as handle:
+        json.dump(variables, handle)
+    orders = os.path.join(variables["mc_rotation_state_dir"], "portal", item["project_id"], "work-orders")
+    person = ScriptedPerson(emulator, bring_id=True)
+    rotate = [playbook, "-i", inventory, os.path.join(ROOT, "playbooks", "rotate.yml"), "-e", "@" + varfile]
     emulator.admin("POST", "/reset", {"scope": "counters"})
+
+    def api_calls():
+        return sum(v for k, v in emulator.admin("GET", "/counters").items() if "/developers" in k)
     say()
-    say("== Portal-assisted: an OAuth 2.0 key for project loyalty, as for a customer without Developers API access")
-    started = time.monotonic()
-    run([playbook, book, "-e", "@" + variables, "-e", "step=add"], log, env)
-    order = person.read(os.path.join(orders, "sandbox-partner-portal-create.json"))
-    say("-- the job wrote a work order and ended with AWAITING_ISSUE; the demo, as the person, followed it:")
-    say("   %s > %s > %s, alias %s, pasted the CSR; brought back %s into %s"
-        % (order["screen"], order["button"], order["method"], order["alias"], " and ".join(order["bring_back"]),
-           os.path.relpath(order["inbox"], work)))
-    person.add(os.path.join(orders, "sandbox-partner-portal-create.json"))
-    supplied = time.monotonic()
-    run([playbook, book, "-e", "@" + variables, "-e", "step=add"], log, env)
-    say("-- the job again: material checked against the work order, key recorded and proved live by the probe "
-        "(%.0f s after the person supplied it)" % (time.monotonic() - supplied))
-    run([playbook, book, "-e", "@" + variables, "-e", "step=revoke"], log, env)
-    order = person.read(os.path.join(orders, "sandbox-partner-portal-revoke.json"))
-    say("-- revoke work order: %s > %s on %s, type %s; the demo, as the person, did it"
-        % (order["screen"], order["action"], order["alias"], order["type"]))
-    person.revoke(os.path.join(orders, "sandbox-partner-portal-revoke.json"))
-    run([playbook, book, "-e", "@" + variables, "-e", "step=revoke"], log, env)
-    counters = emulator.admin("GET", "/counters")
-    say("-- revocation confirmed and recorded; %d Developers API calls in all (%.0f s); work orders filed in %s"
-        % (sum(v for k, v in counters.items() if "/developers" in k), time.monotonic() - started,
-           os.path.relpath(os.path.join(orders, "done"), work)))
+    say("== Portal-assisted: rotate %s (project %s has the portal, not the Developers API)"
+        % (item["name"], item["project"]))
+    took = run(rotate, log, env)
+    (create,) = [os.path.join(orders, n) for n in sorted(os.listdir(orders)) if n.endswith("-create.json")]
+    order = person.read(create)
+    say("-- run 1 (%.0f s): key and CSR made in the controller key store, work order written, AWAITING_ISSUE;"
+        " the hosts keep %s" % (took, item["credential"]["id"][:8]))
+    calls = api_calls()
+    report()  # its own Developers API calls (the credential lists) are not the rotation's
+    emulator.admin("POST", "/reset", {"scope": "counters"})
+    with open(os.path.join(work, "report", "expiry-report.json"), encoding="utf-8") as handle:
+        waiting = json.load(handle)["work_orders"]
+    say("   the expiry report lists %d open work order(s): %s" % (
+        len(waiting), ", ".join("%s %s" % (o["step"], o["alias"]) for o in waiting)))
+    say("-- the person (the demo) followed %s:" % os.path.relpath(create, work))
+    say("   %s > %s > %s, alias %s, pasted the CSR; brought back %s into %s" % (
+        order["screen"], order["button"], order["method"], order["alias"], " and ".join(order["bring_back"]),
+        os.path.relpath(order["inbox"], work)))
+    shown, _material = person.add(create)
+    took = run(rotate, log, env)
+    say("-- run 2: certificate checked against the work order, deployed to %d hosts and verified from each; "
+        "%.0f s from the material supplied to verified on every host; AWAITING_REVOKE" % (len(HOSTS), took))
+    (revoke,) = [os.path.join(orders, n) for n in sorted(os.listdir(orders)) if n.endswith("-revoke.json")]
+    order = person.read(revoke)
+    say("-- the person followed %s: %s > %s on %s (id %s), typed %s" % (
+        os.path.relpath(revoke, work), order["screen"], order["action"], order["alias"], order["credential_id"][:8],
+        order["type"]))
+    person.revoke(revoke)
+    took = run(rotate, log, env)
+    say("-- run 3 (%.0f s): revocation confirmed and recorded, rotation closed; the hosts run %s; "
+        "%d Developers API calls in all three runs" % (took, shown["id"][:8], calls + api_calls()))
 
 
 def main():
@@ -123,10 +135,11 @@ def main():
             "payments": emulator.new_project(account["account_id"], auth_model="MTLS", name="payments"),
             "loyalty": emulator.new_project(account["account_id"], auth_model="OAUTH10A", oauth2_enabled=True,
                                             name="loyalty"),
+            "partners": emulator.new_project(account["account_id"], auth_model="MTLS", name="partners"),
         }
         now = emulator.admin("GET", "/clock")["now"]
         seeded = []
-        for name, kind, project, days in CREDENTIALS:
+        for name, kind, project, days, backend in CREDENTIALS:
             body = {"alias": name, "notBefore": now - (395 - days) * 86400, "expiryDate": now + days * 86400}
             body.update({"mtls": {"type": "MTLS"}, "oauth1": {"type": "SIGNING", "oauthVersion": "1.0a"},
                          "oauth2": {"type": "SIGNING", "oauthVersion": "2.0"}}[kind])
@@ -138,7 +151,8 @@ def main():
                           "oauth2": info["oauth2_ping_url"]}[kind]
             seeded.append({"name": name, "kind": kind, "project": project, "project_id": projects[project]["id"],
                            "credential": cred, "key_path": key_path, "verify_url": verify_url,
-                           "token_url": info["token_url"], "issuer": info["issuer"], "days": days})
+                           "token_url": info["token_url"], "issuer": info["issuer"], "days": days,
+                           "backend": backend})
             say("-- project %-8s %-6s credential %s (alias %s) expires in %d days"
                 % (project, kind, cred["id"], name, days))
 
@@ -172,6 +186,8 @@ def main():
         say("   today's credentials deployed and verified on every host (%.0f s)" % took)
 
         for item in seeded:
+            if item["backend"] == "portal":
+                continue
             variables = dict(common, mc_rotation_project_id=item["project_id"], mc_rotation_kind=item["kind"],
                              mc_rotation_name=item["name"], mc_rotation_verify_url=item["verify_url"])
             if item["kind"] == "oauth2":
@@ -190,6 +206,12 @@ def main():
                      "-e", "@" + seeded[0]["vars"]], log, env)
         say("-- ran the %s rotation again: nothing due, no host contacted (%.0f s)" % (seeded[0]["name"], again))
 
+        portal_item = next(item for item in seeded if item["backend"] == "portal")
+        portal_item["vars"] = os.path.join(work, "rotate-%s.json" % portal_item["name"])
+        with open(portal_item["vars"], "w", encoding="utf-8") as handle:
+            json.dump(dict(common, mc_rotation_project_id=portal_item["project_id"], mc_rotation_kind="mtls",
+                           mc_rotation_name=portal_item["name"], mc_rotation_verify_url=portal_item["verify_url"]),
+                      handle)
         report_vars = os.path.join(work, "report.json")
         with open(report_vars, "w", encoding="utf-8") as handle:
             json.dump({"mc_expiry_report_projects": [p["id"] for p in projects.values()],
@@ -200,9 +222,12 @@ def main():
                        "mc_expiry_report_consumer_key": account["consumer_key"],
                        "mc_expiry_report_signing_key_path": signing_key,
                        "mc_expiry_report_api_ca_path": info["ca_path"]}, handle)
-        run([playbook, os.path.join(ROOT, "playbooks", "report.yml"), "-e", "@" + report_vars], log, env)
 
-        portal_part(emulator, projects["loyalty"], work, log, env, playbook)
+        def report():
+            run([playbook, os.path.join(ROOT, "playbooks", "report.yml"), "-e", "@" + report_vars], log, env)
+
+        portal_part(emulator, portal_item, work, log, env, playbook, inventory, report)
+        report()
 
         say()
         say("== What happened")

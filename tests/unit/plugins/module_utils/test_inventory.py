@@ -974,7 +974,59 @@ def test_rollout_problems_each_in_one_sentence():
     (inv.REVOKING, {}, ([], False, [], True)),
     # check mode only plans
     (inv.CREATING, {"create": {"hosts": ["h1"]}, "check_mode": True}, ([], False, [], False)),
+    # the next step is a person's: the run ends at the plan
+    (inv.AWAITING_ISSUE, {}, ([], False, [], False)),
+    (inv.AWAITING_REVOKE, {}, ([], False, [], False)),
 ])
 def test_role_steps_name_the_plays_that_run(state, kwargs, expected):
     steps = inv.role_steps(state, **kwargs)
     assert (steps["gather"], steps["prepare"], steps["rollout_hosts"], steps["record"]) == expected
+
+
+# ---------------------------------------------------------------------------
+# the portal-assisted backend: the person's steps are states of the same plan
+# ---------------------------------------------------------------------------
+
+def test_an_unanswered_create_work_order_waits_and_attempts_nothing():
+    old = cred("c1", **OLD_DUE)
+    hosts = {"h1": on("c1"), "h2": on("c1")}
+    first = plan([old], hosts)
+    alias = action(first, inv.CREATE).alias
+    waiting = plan([old], hosts, first.ledger, work_orders={"create": {alias: False}})
+    assert waiting.state == inv.AWAITING_ISSUE and kinds(waiting) == [inv.AWAIT_PERSON]
+    assert action(waiting, inv.AWAIT_PERSON).alias == alias and waiting.alias == alias
+    assert "waits for a person" in waiting.reason
+    # the same rotation id, no attempt counted, and the in-use credential is what the deadline races
+    assert waiting.ledger.rotation_id == first.ledger.rotation_id
+    assert inv.ledger_after(waiting, {"ok": False, "at": iso(NOW)}) == waiting.ledger
+    assert waiting.in_use_id == "c1" and waiting.deadline == inv.parse_time(old["expires"]) - inv.DEADLINE_MARGIN
+    # answered: the create goes ahead (the step checks the answer); another alias's work order holds nothing up
+    assert plan([old], hosts, first.ledger, work_orders={"create": {alias: True}}).state == inv.CREATING
+    assert plan([old], hosts, first.ledger, work_orders={"create": {"app-other": False}}).state == inv.CREATING
+
+
+def test_a_rotation_whose_work_order_is_open_goes_on_when_nothing_is_due_any_more():
+    old = cred("c1", **OLD_FINE)
+    hosts = {"h1": on("c1"), "h2": on("c1")}
+    forced = plan([old], hosts, force=True)
+    alias = action(forced, inv.CREATE).alias
+    # the next run is not forced: the open work order keeps the rotation (same alias) going
+    waiting = plan([old], hosts, forced.ledger, work_orders={"create": {alias: False}})
+    assert waiting.state == inv.AWAITING_ISSUE and waiting.alias == alias
+    resumed = plan([old], hosts, forced.ledger, work_orders={"create": {alias: True}})
+    assert resumed.state == inv.CREATING and action(resumed, inv.CREATE).alias == alias
+    assert "under way" in resumed.reason
+    # without the work order, nothing is due
+    assert plan([old], hosts, forced.ledger).state == inv.IDLE
+
+
+def test_an_unanswered_revoke_work_order_waits_after_every_host_verified():
+    old, new = cred("c1", **OLD_DUE), cred("c2", age_days=1)
+    hosts = {"h1": on("c2", keep=("c1",)), "h2": on("c2", keep=("c1",))}
+    assert plan([old, new], hosts).state == inv.REVOKING
+    waiting = plan([old, new], hosts, work_orders={"revoke": {"c1": False}})
+    assert waiting.state == inv.AWAITING_REVOKE
+    assert action(waiting, inv.AWAIT_PERSON).credential_ids == ("c1",)
+    assert waiting.invariant_ok, waiting.invariant
+    # answered (or a second old credential without a work order): the revocation goes ahead
+    assert plan([old, new, cred("c0", **OLD_DUE)], hosts, work_orders={"revoke": {"c1": False}}).state == inv.REVOKING

@@ -162,3 +162,30 @@ def test_revoked_credentials_are_in_no_band(tmp_path):
     assert rows["revoked"]["band"] is None and rows["revoked"]["status"] == "REVOKED"
     assert ">revoked<" in report.render_html(out, "t")
     assert sum(out["summary"].values()) == 4
+
+
+def test_open_portal_work_orders_are_listed_above_the_credentials(tmp_path):
+    from ansible_collections.mcdev.credentials.plugins.module_utils import crypto, portal  # pylint: disable=import-outside-toplevel
+    state = _fleet(tmp_path)
+    desk = portal.PortalDesk(os.path.join(state, "portal"), "p1", "mtls")
+    csr = crypto.build_csr(crypto.generate_private_key(), {"CN": "pay-1780000000"})
+    with pytest.raises(portal.AwaitingPerson):
+        desk.create_credential("p1", "mtls", "production", "pay-1780000000", csr_pem=crypto.dump_csr(csr).decode(),
+                               in_use={"alias": "pay", "id": "month", "expires": "2026-06-25T00:00:00Z"})
+    args = {"credentials": CREDS, "rotation_state_dir": state, "dest_dir": str(tmp_path / "out"), "now": NOW}
+    result = run_module(report, args)
+    (order,) = result["report"]["work_orders"]
+    assert (order["step"], order["status"], order["alias"], order["answered"]) == (
+        "create", "AWAITING_ISSUE", "pay-1780000000", False)
+    assert result["summary"]["awaiting_person"] == 1
+    page = open(result["html_path"], encoding="utf-8").read()
+    assert "Waiting on a person at the portal (1)" in page and "add pay-1780000000" in page
+    assert "pay, expires 2026-06-25" in page and order["page"] in page
+    # dropped into the inbox: still listed (the next run checks it), marked as answered
+    with open(order["inbox"], "w", encoding="ascii") as handle:
+        handle.write("-----BEGIN CERTIFICATE-----\n")
+    again = run_module(report, args)
+    assert again["report"]["work_orders"][0]["answered"] is True and again["changed"] is True
+    # no portal folder: no section
+    alone = run_module(report, dict(args, rotation_state_dir=None, dest_dir=str(tmp_path / "out2")))
+    assert alone["report"]["work_orders"] == [] and "Waiting on a person" not in open(alone["html_path"]).read()

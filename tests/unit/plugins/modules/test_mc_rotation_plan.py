@@ -253,3 +253,93 @@ def test_plan_revokes_orphans_itself_against_the_api(emulator, monkeypatch, tmp_
 
 def _iso(epoch):
     return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------------------
+# backend=portal: the portal folder instead of the API, the person's steps as plan states
+# ---------------------------------------------------------------------------
+
+def _portal_args(tmp_path, **extra):
+    args = _args(tmp_path, backend="portal", portal_dir=str(tmp_path / "portal"), **extra)
+    for option in ("consumer_key", "api_url"):
+        args.pop(option)
+    return args
+
+
+def _open_create_order(tmp_path, alias):
+    """A create work order as mc_oauth_key writes it (a real CSR), left unanswered."""
+    from ansible_collections.mcdev.credentials.plugins.module_utils import portal  # pylint: disable=import-outside-toplevel
+    desk = portal.PortalDesk(str(tmp_path / "portal"), "p1", "oauth1")
+    csr = crypto.build_csr(crypto.generate_private_key(), {"CN": alias})
+    with pytest.raises(portal.AwaitingPerson) as waiting:
+        desk.create_credential("p1", "oauth1", "sandbox", alias, csr_pem=crypto.dump_csr(csr).decode("ascii"))
+    return waiting.value.paths
+
+
+def _meta_host(cid, fingerprint, expires):
+    return dict(_host(cid, fingerprint), current_expires=expires, current_kind="oauth1")
+
+
+def test_portal_adopts_what_hosts_use_then_waits_on_the_person_and_escalates(tmp_path):
+    old, _unused = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    facts = dict((h, _meta_host("c1", old["fingerprint"], old["expires"])) for h in HOSTS)
+    # the portal folder is empty: the credential in use is known only from the hosts
+    first = run_module(mc_rotation_plan, _portal_args(tmp_path, host_facts=facts))
+    assert first["state"] == "CREATING" and first["target"]["id"] == "c1", first["reason"]
+    with open(tmp_path / "portal" / "p1" / "credentials.json", encoding="utf-8") as handle:
+        (adopted,) = json.load(handle)["credentials"]
+    assert (adopted["id"], adopted["source"], adopted["expiryDate"]) == ("c1", "hosts", "2026-08-01T00:00:00Z")
+    paths = _open_create_order(tmp_path, first["create"]["alias"])
+    run_module(mc_rotation_plan, _portal_args(tmp_path, phase="release", run_id=first["run_id"]))
+
+    waiting = run_module(mc_rotation_plan, _portal_args(tmp_path))
+    assert waiting["state"] == "AWAITING_ISSUE" and waiting["changed"] is False
+    assert (waiting["prepare"], waiting["rollout_hosts"], waiting["record"]) == (False, [], False)
+    assert waiting["work_orders"] == [{"json": paths["json"], "page": paths["page"], "inbox": paths["inbox"],
+                                       "step": "create"}]
+    assert paths["page"] in waiting["reason"] and "expires 2026-08-01T00:00:00Z" in waiting["reason"]
+    assert any("waiting on a person" in w for w in waiting["warnings"])
+    ledger = json.load(open(tmp_path / "state" / "p1_sandbox_oauth1_app" / "ledger.json"))
+    assert ledger["attempts"] == 0 and not ledger["lock_owner"] and ledger["rotation_id"] == first["rotation_id"]
+
+    # within escalate_before days of the in-use credential's expiry, the wait fails (and a schedule pages)
+    with pytest.raises(ModuleFail) as paged:
+        run_module(mc_rotation_plan, _portal_args(tmp_path, now="2026-07-28T00:00:00Z"))
+    assert "act now or the integration stops" in paged.value.result["msg"]
+    assert paged.value.result["state"] == "AWAITING_ISSUE"
+
+    # what the person brings back answers the work order: the plan goes on to create (mc_oauth_key reads it)
+    answered = run_module(mc_rotation_plan, _portal_args(tmp_path, issued={"consumer_key": "x" * 48 + "!" + "a" * 48}))
+    assert answered["state"] == "CREATING" and answered["prepare"] is True
+
+
+def test_portal_revoked_in_portal_confirms_only_an_open_revoke_work_order(tmp_path):
+    old, _k1 = _cred("c1", "app", "2026-08-01T00:00:00Z")
+    new, _k2 = _cred("c2", "app-1780000000", "2027-06-01T00:00:00Z", created="2026-05-30T00:00:00Z")
+    portal_dir = tmp_path / "portal" / "p1"
+    portal_dir.mkdir(parents=True)
+    records = [{"id": c["id"], "alias": c["alias"], "environment": "SANDBOX", "status": "ACTIVE", "type": "SIGNING",
+                "oauthVersion": "1.0a", "fingerprint": c["fingerprint"], "createdDate": c["created"],
+                "expiryDate": c["expires"], "consumerKey": c["consumer_key"]} for c in (old, new)]
+    (portal_dir / "credentials.json").write_text(json.dumps({"version": 1, "credentials": records}))
+    facts = dict((h, dict(_host("c2", new["fingerprint"]), versions=[
+        {"credential_id": "c2", "fingerprint": new["fingerprint"]},
+        {"credential_id": "c1", "fingerprint": old["fingerprint"], "verified_at": "2026-01-01T00:00:00Z"}]))
+        for h in HOSTS)
+    # a confirmation given before any revoke work order was written confirms nothing: the work order comes first
+    first = run_module(mc_rotation_plan, _portal_args(tmp_path, phase="record", revoke=True, host_facts=facts,
+                                                      revoked_in_portal=True))
+    assert first["state"] == "AWAITING_REVOKE" and first["revoked"] == [] and first["changed"] is True
+    (order,) = first["work_orders"]
+    assert order["step"] == "revoke" and order["credential_id"] == "c1" and os.path.exists(order["json"])
+    again = run_module(mc_rotation_plan, _portal_args(tmp_path))
+    assert again["state"] == "AWAITING_REVOKE" and again["changed"] is False and again["record"] is False
+    # now the person confirms the open work order: the plan revokes (records) it and ends the rotation
+    confirmed = run_module(mc_rotation_plan, _portal_args(tmp_path, revoked_in_portal=True))
+    assert confirmed["state"] == "REVOKING" and confirmed["record"] is True
+    done = run_module(mc_rotation_plan, _portal_args(tmp_path, phase="record", revoke=True, run_id=confirmed["run_id"],
+                                                     revoked_in_portal=True))
+    assert done["revoked"] == ["c1"]
+    statuses = dict((r["id"], r["status"]) for r in json.load(open(portal_dir / "credentials.json"))["credentials"])
+    assert statuses == {"c1": "REVOKED", "c2": "ACTIVE"}
+    assert not os.path.exists(order["json"]), "the work order is filed away"

@@ -21,7 +21,7 @@ from ansible_collections.mcdev.credentials.tests.unit import content_cases
 from ansible_collections.mcdev.credentials.tests.unit.emulator.helpers import external_ca
 from ansible_collections.mcdev.credentials.tests.unit.plugins.modules import mc_helpers as h
 from ansible_collections.mcdev.credentials.tests.unit.plugins.modules.utils import ModuleFail, run_module
-from ansible_collections.mcdev.credentials.tests.unit.portal_person import ScriptedPerson
+from ansible_collections.mcdev.credentials.tests.emulator.person import ScriptedPerson
 
 PASSWORD = "Portal-Store-Secret-4"
 UTC = datetime.timezone.utc

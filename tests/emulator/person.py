@@ -8,8 +8,11 @@ import json
 
 
 class ScriptedPerson:
-    def __init__(self, emulator):
+    def __init__(self, emulator, bring_id=False):
         self.emulator = emulator
+        # Also bring back the id the credentials screen shows (the work order's optional credential_id), so that
+        # the hosts' version folders carry Mastercard's own id.
+        self.bring_id = bring_id
         self.followed = []  # the work orders carried out, as read
 
     def read(self, work_order_path):
@@ -32,16 +35,21 @@ class ScriptedPerson:
         return shown, material
 
     def bring_back(self, order, shown):
+        extra = {"credential_id": shown["id"]} if self.bring_id else {}
         if order["kind"] == "mtls":
             with open(self.emulator.info["ca_path"], encoding="ascii") as handle:
-                return {"certificate": shown["certificate"] + handle.read()}
+                return dict(extra, certificate=shown["certificate"] + handle.read())
         fields = {"consumer_key": "consumerKey", "client_id": "clientId", "kid": "kid"}
-        return {name: shown[fields[name]] for name in order["bring_back"]}
+        material = dict(extra, **{name: shown[fields[name]] for name in order["bring_back"] if name in fields})
+        if "certificate" in order["bring_back"]:
+            with open(self.emulator.info["ca_path"], encoding="ascii") as handle:
+                material["certificate"] = shown["certificate"] + handle.read()
+        return material
 
     @staticmethod
     def drop(order, material):
         with open(order["inbox"], "w", encoding="utf-8") as handle:
-            if order["kind"] == "mtls" and set(material) == {"certificate"}:
+            if order["kind"] == "mtls" and set(material) <= {"certificate"}:
                 handle.write(material["certificate"])
             else:
                 json.dump(material, handle)
@@ -52,7 +60,10 @@ class ScriptedPerson:
         # On the credentials screen the person finds the credential by its alias.
         screen = self.emulator.admin("GET", "/portal/projects/%s/credentials?environment=%s" % (
             order["project_id"], order["environment"].upper()))["items"]
-        row = next(item for item in screen if item["alias"] == order["alias"] and item["status"] == "ACTIVE")
+        active = [item for item in screen if item["status"] == "ACTIVE"]
+        # by the id the work order names, else (a credential known only by its alias) by the alias
+        row = next((item for item in active if item["id"] == order["credential_id"]), None) or \
+            next(item for item in active if item["alias"] == order["alias"])
         shown = self.emulator.admin("POST", "/portal/projects/%s/credentials/%s/revoke" % (
             order["project_id"], row["id"]), {"confirm": order["type"]})
         self.followed.append(order)
