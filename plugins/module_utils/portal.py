@@ -406,6 +406,14 @@ class PortalDesk:
                     AWAITING_REVOKE, order, paths, False, answered=dropped or self.confirmed(order["credential_id"]))
         return found
 
+    def confirm_revoked(self, person, how, write=True):
+        """Answer an open revoke work order for the person (e.g. a probe showed the old credential refused): the
+        same ``{"revoked": true}`` in its inbox, with how it was known."""
+        person.answered = True
+        if write:
+            self._ensure_dirs()
+            _write_json(person.paths["inbox"], {"revoked": True, "confirmed_by": how})
+
     def adopt_in_use(self, environment, alias_prefix, hosts, write=True):
         """Record the credentials hosts use that the desk does not know (made in the portal before this collection
         took over; the desk starts empty), from what the hosts' meta.json says of them. Returns the new records

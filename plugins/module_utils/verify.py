@@ -54,6 +54,9 @@ _KIND_LIBRARIES = {
 
 
 UTC = datetime.timezone.utc
+# Causes by which the endpoint turns the credential itself away (not the network, not our inputs).
+REFUSED_CAUSES = frozenset(("unauthorized", "forbidden", "client_certificate_rejected", "token_rejected",
+                            "handshake_refused"))
 
 #: Every value ``cause`` can take, with what it means.
 CAUSES = {

@@ -204,6 +204,21 @@ options:
         description: The service that reloads the application.
         type: str
         default: ''
+      verify_issuer:
+        description: The OAuth 2.0 issuer of the probe (with O(backend=portal), for the revocation probe).
+        type: str
+        default: ''
+      verify_ca_path:
+        description: CA bundle of the verify endpoint (revocation probe).
+        type: path
+      verify_validate_certs:
+        description: Check the verify endpoint's certificate (revocation probe).
+        type: bool
+        default: true
+      verify_timeout:
+        description: Timeout of the revocation probe, in seconds.
+        type: float
+        default: 10
 attributes:
   check_mode:
     support: full
@@ -303,6 +318,14 @@ rollout_hosts:
   returned: always
   type: list
   elements: str
+revocation_probes:
+  description:
+    - With O(backend=portal), the old credentials of open revoke work orders probed at the verify endpoint
+      (C(credential_id), C(confirmed), C(cause), C(msg), and C(control), the credential accepted there meanwhile).
+      A refusal while the control is accepted confirms the revocation without waiting for the person.
+  returned: always
+  type: list
+  elements: dict
 work_orders:
   description:
     - With O(backend=portal), the open work orders the run waits on (C(json), C(page), C(inbox), C(step)).
@@ -321,6 +344,7 @@ import glob
 import json
 import os
 import re
+import tempfile
 import uuid
 from dataclasses import replace
 
@@ -334,6 +358,7 @@ from ansible_collections.mcdev.credentials.plugins.module_utils import common
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
 from ansible_collections.mcdev.credentials.plugins.module_utils import portal
 from ansible_collections.mcdev.credentials.plugins.module_utils import revoke as revoking
+from ansible_collections.mcdev.credentials.plugins.module_utils import verify
 from ansible_collections.mcdev.credentials.plugins.module_utils.credential import KeyStore
 
 _LINEAGE_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -547,6 +572,10 @@ def main():
             verify_token_url=dict(type="str", default="", no_log=False),
             reload_command=dict(type="str", default=""),
             reload_service=dict(type="str", default=""),
+            verify_issuer=dict(type="str", default=""),
+            verify_ca_path=dict(type="path"),
+            verify_validate_certs=dict(type="bool", default=True),
+            verify_timeout=dict(type="float", default=10),
         )),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True,
@@ -565,7 +594,9 @@ def main():
         if not p["name"] or "/" in p["name"]:
             module.fail_json(msg="name %r must be a folder name without '/'" % p["name"])
         if p["phase"] == "plan" and p["rollout"]:
-            problems = inv.rollout_problems(p["kind"], **p["rollout"])
+            problems = inv.rollout_problems(p["kind"], **dict((name, p["rollout"][name]) for name in (
+                "key_formats", "keystore_password_set", "verify_url", "verify_token_url", "reload_command",
+                "reload_service")))
             if problems:
                 module.fail_json(msg=" ".join(problems))
         ctl = Controller(p["state_dir"], p["project_id"], p["environment"], p["kind"], p["name"],
@@ -608,13 +639,14 @@ def _plan_phase(module, p, ctl, now):
                           "they are asked first." % ", ".join(unknown),
                 "create": None, "deploy": None, "revoke": [], "revoke_orphans": [], "plan": {},
                 "rotation_id": None, "invariant_ok": False, "invariant": "", "deadline": None, "unsupported": [],
-                "target": None, "in_use_fingerprints": [], "revoked": [], "work_orders": [],
+                "target": None, "in_use_fingerprints": [], "revoked": [], "work_orders": [], "revocation_probes": [],
                 "prepare": False, "rollout_hosts": [], "record": False}
     if desk is not None:
         listed = {r.get("id") for r in remote}
         adopted = desk.adopt_in_use(p["environment"], p["alias_prefix"] or p["name"], facts, write=not module.check_mode)
         remote = remote + [c.to_dict(include_certificate=True) for c in adopted if c.id not in listed]
     keys = ctl.key_store()
+    probed = _confirm_revocations_by_probe(module, p, desk, orders, remote, keys) if desk is not None else []
     backoff = inv.Backoff(base=datetime.timedelta(minutes=p["backoff_base_minutes"]),
                           cap=datetime.timedelta(hours=p["backoff_max_hours"]))
 
@@ -696,7 +728,9 @@ def _plan_phase(module, p, ctl, now):
         out["remote"] = [dict(r, status="REVOKED") if r.get("id") in revoked else r for r in out["remote"]]
     out.update(inv.role_steps(plan.state, create=out["create"], deploy=out["deploy"],
                               revoke_orphans=out["revoke_orphans"], check_mode=module.check_mode))
-    out["changed"] = bool(revoked) or any(person.written for person in waiting)
+    out["revocation_probes"] = probed
+    out["changed"] = bool(revoked) or any(person.written for person in waiting) or any(
+        probe["confirmed"] for probe in probed)
     out["revoked"] = revoked
     _remind(module, p, plan, out, orders, waiting, now)
     if revoke_error and p["phase"] == "plan":
@@ -765,6 +799,57 @@ def _remind(module, p, plan, out, orders, waiting, now):
         if waiting and plan.state == inv.REVOKING:
             out["state"] = inv.AWAITING_REVOKE
         out["reason"] = "%s %s." % (plan.reason, reminder["msg"])
+
+
+def _probe(p, record, key_path):
+    """verify.run_probe with a credential whose key is in the key store, against the role's verify endpoint."""
+    settings = p["rollout"]
+    with tempfile.TemporaryDirectory(prefix="mcdev-probe-") as scratch:
+        certificate_path = None
+        if record.get("certificate_pem"):
+            certificate_path = os.path.join(scratch, "cert.pem")
+            with open(certificate_path, "w", encoding="ascii") as handle:
+                handle.write(record["certificate_pem"])
+        return verify.run_probe({
+            "kind": p["kind"], "url": settings["verify_url"] or None, "token_url": settings["verify_token_url"] or None,
+            "issuer": settings["verify_issuer"] or None, "ca_path": settings["verify_ca_path"],
+            "validate_certs": settings["verify_validate_certs"], "timeout": settings["verify_timeout"],
+            "private_key_path": key_path, "private_key_password": p["key_store_password"],
+            "certificate_path": certificate_path, "consumer_key": record.get("consumer_key"),
+            "client_id": record.get("client_id"), "kid": record.get("kid")}, tmpdir=scratch)
+
+
+def _confirm_revocations_by_probe(module, p, desk, orders, remote, keys):
+    """Open revoke work orders nobody answered yet, whose old credential the endpoint now turns away while the
+    credential that replaced it is accepted there (the control, so a wrong URL or CA proves nothing): answered
+    for the person. Needs both private keys in the key store and the role's verify settings (rollout); without
+    them the person's word (inbox, revoked_in_portal) closes the work order. Returns what was probed."""
+    settings = p["rollout"] or {}
+    pending = [person for person in orders["revoke"].values() if not person.answered]
+    if not pending or not (settings.get("verify_url") or settings.get("verify_token_url")):
+        return []
+    by_id = dict((r.get("id"), r) for r in remote)
+    pending_ids = {person.order["credential_id"] for person in pending}
+    candidates = [r for r in remote if (r.get("status") or "").upper() == "ACTIVE" and r.get("id") not in pending_ids
+                  and keys.get((r.get("public_key_fingerprint") or "").lower())]
+    control = max(candidates, key=lambda r: r.get("created") or "", default=None)
+    if control is None:
+        return []
+    accepted = _probe(p, control, keys[control["public_key_fingerprint"].lower()])
+    probed = []
+    for person in pending:
+        old = by_id.get(person.order["credential_id"]) or {}
+        key_path = keys.get((old.get("public_key_fingerprint") or "").lower())
+        if not key_path or not accepted["success"]:
+            continue
+        refused = _probe(p, old, key_path)
+        confirmed = not refused["success"] and refused["cause"] in verify.REFUSED_CAUSES
+        if confirmed:
+            desk.confirm_revoked(person, "probe: %s refused (%s) while %s is accepted" % (
+                old["id"], refused["cause"], control["id"]), write=not module.check_mode)
+        probed.append({"credential_id": old["id"], "confirmed": confirmed, "cause": refused["cause"],
+                       "msg": refused["msg"], "control": control["id"]})
+    return probed
 
 
 def _revoke_old(module, p, ids, facts, now, desk=None):

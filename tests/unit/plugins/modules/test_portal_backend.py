@@ -232,3 +232,47 @@ def test_a_run_that_stopped_after_recording_files_the_work_order_away(emulator, 
         handle.write(saved)
     after = run_module(mc_oauth_key, args)
     assert after["action"] == "none" and not os.path.exists(first["work_order"]["json"])
+
+
+@pytest.mark.parametrize("kind", ["mtls", "oauth1"])
+def test_a_revocation_is_confirmed_by_probing_the_old_credential_against_the_one_that_replaced_it(
+        emulator, tmp_path, kind):
+    """mc_rotation_plan: the old credential refused at the verify endpoint while its replacement is accepted there
+    answers the revoke work order; still accepted (the person has not revoked it yet), it keeps waiting."""
+    from ansible_collections.mcdev.credentials.plugins.modules import mc_rotation_plan  # pylint: disable=import-outside-toplevel
+    project = project_for(emulator, kind)
+    person = ScriptedPerson(emulator)
+    state = tmp_path / "state"
+    key_store = state / ("%s_sandbox_%s_app" % (project["id"], kind)) / "keys"
+    made = {}
+    for alias in ("app-1780000000", "app-1790000000"):  # old, then its replacement, both through the portal
+        # as the rotation role asks for them: with the certificate (the hosts' files need it)
+        args = key_args(project, tmp_path, kind, alias=alias, key_store=str(key_store), keystore_password=None,
+                        certificate_dest=str(tmp_path / (alias + ".pem")))
+        args.pop("keystore_password")
+        person.add(run_module(MODULES[kind], args)["work_order"]["json"])
+        made[alias] = run_module(MODULES[kind], args)["credential"]
+    old, new = made["app-1780000000"], made["app-1790000000"]
+    hosts = dict((h, {"reachable": True, "current_id": new["id"], "current_fingerprint": new["fingerprint"],
+                      "verified_fingerprint": new["fingerprint"], "verified_at": "2026-01-01T00:00:00Z",
+                      "versions": [{"credential_id": new["id"], "fingerprint": new["fingerprint"]},
+                                   {"credential_id": old["id"], "fingerprint": old["fingerprint"],
+                                    "verified_at": "2026-01-01T00:00:00Z"}]}) for h in ("h1", "h2"))
+    url = emulator.info["mtls_ping_url"] if kind == "mtls" else emulator.info["oauth1_ping_url"]
+    plan = dict(project_id=project["id"], kind=kind, name="app", hosts=["h1", "h2"], state_dir=str(state),
+                backend="portal", portal_dir=str(tmp_path / "portal"),
+                rollout={"key_formats": ["pem"], "verify_url": url, "verify_ca_path": emulator.info["ca_path"]})
+    first = run_module(mc_rotation_plan, dict(plan, phase="record", revoke=True, host_facts=hosts))
+    assert first["state"] == "AWAITING_REVOKE", first["reason"]
+    (order,) = first["work_orders"]
+    # not revoked at the portal yet: the old credential is still accepted, so nothing is confirmed
+    still = run_module(mc_rotation_plan, plan)
+    assert still["state"] == "AWAITING_REVOKE" and still["revocation_probes"][0]["confirmed"] is False
+    person.revoke(order["json"], drop=False)  # the person revokes, and says nothing
+    probed = run_module(mc_rotation_plan, plan)
+    (seen,) = probed["revocation_probes"]
+    assert seen["confirmed"] and seen["credential_id"] == old["id"] and seen["control"] == new["id"], seen
+    assert seen["cause"] in ("unauthorized", "forbidden", "client_certificate_rejected", "handshake_refused"), seen
+    assert probed["state"] == "REVOKING" and probed["record"] is True and probed["changed"] is True
+    done = run_module(mc_rotation_plan, dict(plan, phase="record", revoke=True, run_id=probed["run_id"]))
+    assert done["revoked"] == [old["id"]] and not os.path.exists(order["json"])
