@@ -253,6 +253,13 @@ def test_a_revocation_is_confirmed_by_probing_the_old_credential_against_the_one
         person.add(run_module(MODULES[kind], args)["work_order"]["json"])
         made[alias] = run_module(MODULES[kind], args)["credential"]
     old, new = made["app-1780000000"], made["app-1790000000"]
+    # both were made within seconds: date the old one a year back, as it would be, so that the new one is the newer
+    listing = tmp_path / "portal" / project["id"] / "credentials.json"
+    records = json.loads(listing.read_text())
+    for record in records["credentials"]:
+        if record["id"] == old["id"]:
+            record["createdDate"] = "2025-12-01T00:00:00Z"
+    listing.write_text(json.dumps(records))
     hosts = dict((h, {"reachable": True, "current_id": new["id"], "current_fingerprint": new["fingerprint"],
                       "verified_fingerprint": new["fingerprint"], "verified_at": "2026-01-01T00:00:00Z",
                       "versions": [{"credential_id": new["id"], "fingerprint": new["fingerprint"]},
