@@ -111,6 +111,17 @@ def _active_record(kind, environment):
             "oauthVersion": {"mtls": None, "oauth1": "1.0a", "oauth2": "2.0"}[kind]}
 
 
+def _work_orders_in(folder, steps=("create", "revoke")):
+    """(path, work order) of the open work orders in one ``work-orders`` folder, by file name (none: no folder)."""
+    if not os.path.isdir(folder):
+        return
+    suffixes = tuple("-%s.json" % step for step in steps)
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(suffixes):
+            path = os.path.join(folder, name)
+            yield path, _read_json(path, "the work order") or {}
+
+
 def _write_json(path, data):
     write_atomically(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
@@ -356,22 +367,21 @@ class PortalDesk:
     def _close(self, paths, record):
         """Record the credential, then file the work order and the inbox file away (in that order: a crash between
         leaves a recorded credential with an open work order, which the next run closes)."""
+        self._save_records([r for r in self.records() if r.get("id") != record["id"]] + [record])
+        self._file_away(paths)
+
+    def _save_records(self, records):
         self._ensure_dirs()
-        records = [r for r in self.records() if r.get("id") != record["id"]] + [record]
         _write_json(self.ledger_path, {"version": WORK_ORDER_VERSION, "credentials": records})
         self._records = records
-        self._file_away(paths)
 
     def _tidy(self, recorded_keys):
         """File away create work orders whose credential is already recorded (a run that stopped between the two)."""
-        folder = os.path.join(self.root, "work-orders")
-        if not recorded_keys or not os.path.isdir(folder):
+        if not recorded_keys:
             return
-        for name in sorted(os.listdir(folder)):
-            if name.endswith("-create.json"):
-                order = _read_json(os.path.join(folder, name), "the work order") or {}
-                if order.get("public_key_fingerprint") in recorded_keys:
-                    self._file_away(self.paths(order["environment"], order["alias"], "create", order["kind"]))
+        for _path, order in _work_orders_in(os.path.join(self.root, "work-orders"), steps=("create",)):
+            if order.get("public_key_fingerprint") in recorded_keys:
+                self._file_away(self.paths(order["environment"], order["alias"], "create", order["kind"]))
 
     def _file_away(self, paths):
         done = os.path.join(self.root, "work-orders", "done")
@@ -387,13 +397,7 @@ class PortalDesk:
         "revoke": {credential id: AwaitingPerson}}``. One is answered when its inbox holds something, or ``issued``
         is given (create) or the revocation is confirmed (revoke); the step that reads the answer checks it."""
         found = {"create": {}, "revoke": {}}
-        folder = os.path.join(self.root, "work-orders")
-        if not os.path.isdir(folder):
-            return found
-        for name in sorted(os.listdir(folder)):
-            if not name.endswith(("-create.json", "-revoke.json")):
-                continue
-            order = _read_json(os.path.join(folder, name), "the work order") or {}
+        for _path, order in _work_orders_in(os.path.join(self.root, "work-orders")):
             if order.get("environment") != environment.lower() or order.get("kind") != self.kind:
                 continue
             paths = self.paths(order["environment"], order["alias"], order["step"], order["kind"])
@@ -436,10 +440,7 @@ class PortalDesk:
             known.add(current)
             adopted.append(record)
         if adopted and write:
-            self._ensure_dirs()
-            records = self.records() + adopted
-            _write_json(self.ledger_path, {"version": WORK_ORDER_VERSION, "credentials": records})
-            self._records = records
+            self._save_records(self.records() + adopted)
         return [self._credential(record) for record in adopted]
 
     def _publish(self, paths, order, page):
@@ -496,21 +497,15 @@ def open_work_orders(portal_dir):
     if not portal_dir or not os.path.isdir(portal_dir):
         return found
     for project in sorted(os.listdir(portal_dir)):
-        folder = os.path.join(portal_dir, project, "work-orders")
-        if not os.path.isdir(folder):
-            continue
-        for name in sorted(os.listdir(folder)):
-            if not name.endswith(("-create.json", "-revoke.json")):
-                continue
-            order = _read_json(os.path.join(folder, name), "the work order") or {}
+        for path, order in _work_orders_in(os.path.join(portal_dir, project, "work-orders")):
             if order.get("version") != WORK_ORDER_VERSION:
                 continue
             found.append({"project_id": order.get("project_id"), "step": order.get("step"),
                           "status": order.get("status"), "kind": order.get("kind"),
                           "environment": order.get("environment"), "alias": order.get("alias"),
                           "credential_id": order.get("credential_id"), "written": order.get("written"),
-                          "in_use": order.get("in_use"), "json": os.path.join(folder, name),
-                          "page": os.path.join(folder, name[:-len(".json")] + ".md"), "inbox": order.get("inbox"),
+                          "in_use": order.get("in_use"), "json": path,
+                          "page": path[:-len(".json")] + ".md", "inbox": order.get("inbox"),
                           "answered": bool(order.get("inbox")) and os.path.exists(order["inbox"])})
     return sorted(found, key=lambda o: (o["written"] or "", o["json"]))
 

@@ -57,6 +57,11 @@ def run(command, log, env):
     return time.monotonic() - started
 
 
+def api_calls(emulator):
+    """Developers API calls the emulator counted since its counters were last reset."""
+    return sum(v for k, v in emulator.admin("GET", "/counters").items() if "/developers" in k)
+
+
 def portal_part(emulator, item, work, log, env, playbook, inventory, report):
     """The same rotate.yml with mc_rotation_backend: portal; the demo plays the person between the runs."""
     with open(item["vars"], encoding="utf-8") as handle:
@@ -68,9 +73,6 @@ def portal_part(emulator, item, work, log, env, playbook, inventory, report):
     person = ScriptedPerson(emulator, bring_id=True)
     rotate = [playbook, "-i", inventory, os.path.join(ROOT, "playbooks", "rotate.yml"), "-e", "@" + varfile]
     emulator.admin("POST", "/reset", {"scope": "counters"})
-
-    def api_calls():
-        return sum(v for k, v in emulator.admin("GET", "/counters").items() if "/developers" in k)
     say()
     say("== Portal-assisted: rotate %s (project %s has the portal, not the Developers API)"
         % (item["name"], item["project"]))
@@ -79,7 +81,7 @@ def portal_part(emulator, item, work, log, env, playbook, inventory, report):
     order = person.read(create)
     say("-- run 1 (%.0f s): key and CSR made in the controller key store, work order written, AWAITING_ISSUE;"
         " the hosts keep %s" % (took, item["credential"]["id"][:8]))
-    calls = api_calls()
+    calls = api_calls(emulator)
     report()  # its own Developers API calls (the credential lists) are not the rotation's
     emulator.admin("POST", "/reset", {"scope": "counters"})
     with open(os.path.join(work, "report", "expiry-report.json"), encoding="utf-8") as handle:
@@ -102,7 +104,7 @@ def portal_part(emulator, item, work, log, env, playbook, inventory, report):
     person.revoke(revoke)
     took = run(rotate, log, env)
     say("-- run 3 (%.0f s): revocation confirmed and recorded, rotation closed; the hosts run %s; "
-        "%d Developers API calls in all three runs" % (took, shown["id"][:8], calls + api_calls()))
+        "%d Developers API calls in all three runs" % (took, shown["id"][:8], calls + api_calls(emulator)))
 
 
 def main():
@@ -198,9 +200,7 @@ def main():
             emulator.admin("POST", "/reset", {"scope": "counters"})
             took = run([playbook, "-i", inventory, os.path.join(ROOT, "playbooks", "rotate.yml"),
                         "-e", "@" + item["vars"]], log, env)
-            counters = emulator.admin("GET", "/counters")
-            api_calls = sum(v for k, v in counters.items() if "/developers" in k)
-            say("-- rotated %-16s in %3.0f s with %d Developers API calls" % (item["name"], took, api_calls))
+            say("-- rotated %-16s in %3.0f s with %d Developers API calls" % (item["name"], took, api_calls(emulator)))
 
         again = run([playbook, "-i", inventory, os.path.join(ROOT, "playbooks", "rotate.yml"),
                      "-e", "@" + seeded[0]["vars"]], log, env)
