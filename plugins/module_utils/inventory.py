@@ -78,8 +78,11 @@ LOCKED = "LOCKED"
 # The portal-assisted backend: the next step is a person's (a work order is open, nothing brought back yet).
 AWAITING_ISSUE = "AWAITING_ISSUE"
 AWAITING_REVOKE = "AWAITING_REVOKE"
+# A run that sees one slice of the fleet (AWX job slicing, --limit): its hosts use and verified the new
+# credential; the old one stays until a run that sees the whole scope revokes it.
+SLICE_VERIFIED = "SLICE_VERIFIED"
 STATES = (IDLE, CREATING, STAGED, DEPLOYING, VERIFYING, SOAKING, REVOKING, FAILED_RETRYABLE, BLOCKED, LOCKED,
-          AWAITING_ISSUE, AWAITING_REVOKE)
+          AWAITING_ISSUE, AWAITING_REVOKE, SLICE_VERIFIED)
 
 # Action kinds.
 CREATE = "create"
@@ -97,6 +100,9 @@ ACTION_KINDS = (CREATE, ADOPT, REVOKE_ORPHAN, RECOVER_KEY, DEPLOY, VERIFY, WAIT_
                 NOOP)
 # Actions that attempt nothing: a plan made only of these ends the run at the plan, and records no outcome.
 IDLE_ACTIONS = frozenset((NOOP, WAIT_SOAK, WAIT_RETRY, AWAIT_PERSON))
+# Actions that change the lineage (or the key store) and so need the rotation lock in a slice's run; deploying
+# and verifying the slice's own hosts do not, so the slices of one job roll out side by side.
+LOCKED_ACTIONS = frozenset((CREATE, ADOPT, REVOKE_ORPHAN, RECOVER_KEY, REVOKE))
 
 _UNSAFE_ID_CHARS = ("/", "\\", "\0")
 
@@ -903,8 +909,11 @@ class _Planner:
     """One planning pass; plan_rotation() is its only user. Kept as a class so each step reads as a method."""
 
     def __init__(self, remote, hosts, record, now, *, kind, environment, alias_prefix, lead, soak,
-                 force, max_attempts, backoff, key_store, oauth2_key_limit, work_orders):
+                 force, max_attempts, backoff, key_store, oauth2_key_limit, work_orders, partial_view=False):
         self.now = now
+        # The run sees only some of the lineage's hosts (a slice): it never revokes, and a credential whose key
+        # it cannot find may be on a host it does not see, so it is never taken for an orphan.
+        self.partial_view = partial_view
         # {"create": {alias: answered}, "revoke": {credential id: answered}}
         self.work_orders = {"create": dict(work_orders.get("create") or {}),
                             "revoke": dict(work_orders.get("revoke") or {})}
@@ -966,6 +975,8 @@ class _Planner:
             if self.key_available(cred):
                 self.target = cred
                 break
+            if self.partial_view:
+                continue
             if self.unreachable:
                 return self.plan(BLOCKED, [Action(NOOP)], (
                     "Credential %s has no private key in the controller's key store and is on no reachable "
@@ -1020,7 +1031,9 @@ class _Planner:
         need_verify = [h for h in self.reachable if h.uses(target) and not h.verified(target)]
         on_hosts = any(h.carries(target) for h in self.reachable)
         in_store = target.public_key_fingerprint in self.key_store
-        if not on_hosts and self.record.credential_id != target.id:
+        made_by_run_in_flight = (self.partial_view and self.record.rotation_id
+                                 and _rotation_id_of(target.alias, self.prefix) == self.record.rotation_id)
+        if not on_hosts and self.record.credential_id != target.id and not made_by_run_in_flight:
             rid = _rotation_id_of(target.alias, self.prefix) or self.record.rotation_id
             record = replace(self.record, rotation_id=rid)
             return self.plan(CREATING, pre + [Action(ADOPT, credential_id=target.id, alias=target.alias,
@@ -1061,6 +1074,11 @@ class _Planner:
                 "out of scope, and run again.%s"
                 % (target.label(), _names(self.unreachable), _ids(old), orphan_note)))
         record = self.record
+        if old and self.partial_view:
+            return self.plan(SLICE_VERIFIED, pre + [Action(NOOP)], (
+                "Credential %s is deployed and verified on this slice's %d host(s); old credential(s) %s stay "
+                "active: only a run that sees the whole scope (view full) revokes them, once every host "
+                "verified.%s" % (target.label(), len(self.hosts), _ids(old), orphan_note)))
         if old:
             if record.credential_id != target.id or record.soak_started_at is None:
                 record = replace(record, credential_id=target.id, soak_started_at=self.soak_start())
@@ -1187,7 +1205,7 @@ def plan_rotation(remote_credentials: Iterable[Any], hosts: Any, ledger: Any, no
                   force: bool = False, max_attempts: int = DEFAULT_MAX_ATTEMPTS, backoff: Backoff | None = None,
                   key_store: Iterable[str] = (), owner: str | None = None, lock_ttl: Any = DEFAULT_LOCK_TTL,
                   oauth2_key_limit: int = OAUTH2_KEY_LIMIT,
-                  work_orders: Mapping[str, Mapping[str, bool]] | None = None) -> Plan:
+                  work_orders: Mapping[str, Mapping[str, bool]] | None = None, partial_view: bool = False) -> Plan:
     """Decide the next safe step(s) of a rotation from the facts. Pure.
 
     remote_credentials: the project's credential records (all kinds; filtered
@@ -1207,19 +1225,33 @@ def plan_rotation(remote_credentials: Iterable[Any], hosts: Any, ledger: Any, no
     answered}}`` (answered: the person supplied something, which the step
     then checks). An unanswered one makes an AWAITING_ISSUE / AWAITING_REVOKE
     plan that attempts nothing; an open create work order of the rotation in
-    flight keeps it going even when nothing is due any more. Raises
-    ValueError for an invalid lead time.
+    flight keeps it going even when nothing is due any more. partial_view:
+    ``hosts`` are one slice of the lineage's hosts: the plan never revokes
+    (SLICE_VERIFIED where a full view would), deploys the credential the
+    rotation in flight made, and takes the lock only for the steps in
+    LOCKED_ACTIONS. Raises ValueError for an invalid lead time.
     """
     when = _require_now(now)
     record = LedgerRecord.from_dict(ledger)
     soak = _as_timedelta(soak_seconds, timedelta(seconds=1), "soak_seconds")
-    planner = _Planner(_credentials(remote_credentials), read_hosts(hosts), record, when, kind=kind,
-                       environment=environment, alias_prefix=alias_prefix, lead=lead, soak=soak, force=force,
-                       max_attempts=max_attempts, backoff=backoff or Backoff(), key_store=key_store,
-                       oauth2_key_limit=oauth2_key_limit, work_orders=dict(work_orders or {}))
+
+    def planner_for(rec):
+        return _Planner(_credentials(remote_credentials), read_hosts(hosts), rec, when, kind=kind,
+                        environment=environment, alias_prefix=alias_prefix, lead=lead, soak=soak, force=force,
+                        max_attempts=max_attempts, backoff=backoff or Backoff(), key_store=key_store,
+                        oauth2_key_limit=oauth2_key_limit, work_orders=dict(work_orders or {}),
+                        partial_view=partial_view)
+
+    planner = planner_for(record)
     if planner.active:
         # Validate an explicit lead against the newest credential now, so a bad setting fails loudly.
         lead_time(planner.active[0].lifetime, lead)
+    if partial_view and lock_holder(record, when) != owner:
+        # A slice's run locks only to change the lineage; rolling out to its own hosts goes on beside the others.
+        unlocked = planner.run()
+        if not set(unlocked.action_kinds()) & LOCKED_ACTIONS:
+            return unlocked
+        planner = planner_for(record)
     if owner:
         try:
             planner.record = take_lock(record, owner, when, lock_ttl)
@@ -1340,6 +1372,14 @@ class Ledger:
             return LedgerRecord.from_dict(data)
         except (TypeError, ValueError) as exc:
             raise LedgerError("the rotation ledger %s holds invalid values: %s" % (self.path, exc)) from exc
+
+    def snapshot(self) -> bytes | None:
+        """The stored bytes (None: no file), to tell whether another run wrote the ledger meanwhile."""
+        try:
+            with open(self.path, "rb") as handle:
+                return handle.read()
+        except OSError:
+            return None
 
     def write(self, record: LedgerRecord | Mapping[str, Any]) -> bool:
         """Write the record (temp file 0600 -> fsync -> rename). Returns False when nothing changed."""

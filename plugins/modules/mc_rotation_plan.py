@@ -150,6 +150,55 @@ options:
     description: How long this run's lock lives (a crashed run's lock expires by itself).
     type: float
     default: 60
+  lock_wait_seconds:
+    description:
+      - With O(phase=plan), while another run holds the rotation lock, wait up to this long for it to let go
+        (or, with O(view=slice), to make the new credential), planning again whenever the ledger or the key
+        store changes, before ending with state C(LOCKED). V(0) ends at once.
+      - For the concurrent jobs of a sliced AWX job template, so that a slice waits for the one that creates
+        instead of failing.
+    type: float
+    default: 0
+  view:
+    description:
+      - V(full) (the default) means O(hosts) are every host of the lineage (the rotation's scope). The run may
+        revoke old credentials once every one of them verified the new one, and hosts left out of O(hosts)
+        are forgotten from the fleet cache.
+      - V(slice) means O(hosts) are one part of the scope (a slice of an AWX job template with job slicing,
+        or a C(--limit)). The run creates the new credential when it is due (under the lock), deploys and
+        verifies it on its own hosts without holding the lock, and never revokes. It stops at
+        C(SLICE_VERIFIED), and keeps the other hosts' facts in the fleet cache. The revocation is left to a
+        later run with V(full), such as the last, unsliced node of the workflow. That run finds every
+        host's state in the cache and needs no host task.
+    type: str
+    choices: [full, slice]
+    default: full
+  state_url:
+    description:
+      - A PostgreSQL connection URL (C(postgresql://user:password@host:5432/db), or any libpq connection
+        string). The ledger, the rotation lock, the fleet cache and the key store of the lineage then live
+        in the table C(mcdev_rotation_state), which is created when missing. Every execution node that runs
+        the rotation sees the same state, and a job in a fresh container resumes what another node left.
+      - O(state_dir) then keeps this node's copy of the private keys, refilled from the database.
+      - The keys are stored as the key store keeps them, encrypted with O(key_store_password), which is
+        required. With a new credential due, the planner makes its private key and stores it in the database
+        before the create task runs, so a container lost after the create leaves no orphan.
+      - A lost connection fails the task with C(retryable=true). The transaction in flight is rolled back,
+        so nothing is half-written. Needs the Python package psycopg (3.x) on the controller.
+      - Also read from the environment variable E(MC_ROTATION_STATE_URL). The URL is never printed with its
+        password.
+    type: str
+  key_type:
+    description:
+      - With O(state_url), the type of the private key the planner makes for a new credential. Pass the
+        same value as to the create module (the role passes C(mc_rotation_key_type) to both).
+    type: str
+    choices: [rsa, ec]
+    default: rsa
+  key_size:
+    description: With O(state_url) and O(key_type=rsa), the size of that key in bits.
+    type: int
+    default: 2048
   now:
     description: Plan as if it were this time (ISO 8601). For what-if planning and tests; default is the clock.
     type: str
@@ -262,7 +311,8 @@ contract_overrides:
   sample: [endpoints.list_credentials.path]
 state:
   description: Where the rotation stands (IDLE, CREATING, STAGED, DEPLOYING, VERIFYING, SOAKING, REVOKING,
-    FAILED_RETRYABLE, BLOCKED, LOCKED, GATHER, or with O(backend=portal) AWAITING_ISSUE and AWAITING_REVOKE).
+    FAILED_RETRYABLE, BLOCKED, LOCKED, GATHER, with O(backend=portal) AWAITING_ISSUE and AWAITING_REVOKE, with
+    O(view=slice) SLICE_VERIFIED).
   returned: always
   type: str
 reason:
@@ -345,10 +395,11 @@ import json
 import os
 import re
 import tempfile
+import time
 import uuid
 from dataclasses import replace
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
@@ -373,12 +424,20 @@ class PlanFailure(Exception):
 
 
 class Controller(object):
-    """The controller-side files of one lineage: ledger, fleet cache, key store, run file."""
+    """The controller-side state of one lineage: ledger, fleet cache, key store, run file. In files under
+    state_dir, or with state_url in PostgreSQL (state_pg), state_dir then keeping the node's copy of the keys."""
 
-    def __init__(self, state_dir, project_id, environment, kind, name, key_password=None):
+    def __init__(self, state_dir, project_id, environment, kind, name, key_password=None, state_url=None):
         lineage = _LINEAGE_SAFE.sub("_", "%s_%s_%s_%s" % (project_id, environment, kind, name))
         self.dir = os.path.join(state_dir, lineage)
-        self.ledger = inv.Ledger(os.path.join(self.dir, "ledger.json"))
+        self.shared = None
+        if state_url:
+            if not key_password:
+                raise PlanFailure("key_store_password (mc_rotation_key_store_password) is required with state_url: "
+                                  "the private keys in the shared store stay encrypted at rest")
+            from ansible_collections.mcdev.credentials.plugins.module_utils import state_pg  # pylint: disable=import-outside-toplevel
+            self.shared = state_pg.SharedState(state_url, lineage)
+        self.ledger = self.shared.ledger() if self.shared else inv.Ledger(os.path.join(self.dir, "ledger.json"))
         self.fleet_path = os.path.join(self.dir, "fleet.json")
         self.run_path = os.path.join(self.dir, "run.json")
         # the key store of mc_oauth_key / mc_certificate (key_store option): <keys>/<project>/<env>/<alias>.key.pem
@@ -413,22 +472,52 @@ class Controller(object):
         return True
 
     def fleet(self):
-        return self._read_json(self.fleet_path, {})
+        return self.shared.read_json("fleet", {}) if self.shared else self._read_json(self.fleet_path, {})
 
     def write_fleet(self, data):
+        if self.shared:
+            self.shared.write_json("fleet", data)
+        # also on the node with a shared store: the expiry report run there reads it
         return self._write_json(self.fleet_path, data)
 
     def run(self):
-        return self._read_json(self.run_path, {})
+        return self.shared.read_json("run", {}) if self.shared else self._read_json(self.run_path, {})
 
     def write_run(self, data):
+        if self.shared:
+            return self.shared.write_json("run", data)
         return self._write_json(self.run_path, data)
+
+    def marks(self):
+        """What tells that another run moved: the ledger as stored and the key store's aliases."""
+        if self.shared:
+            return self.ledger.snapshot(), sorted(self.shared.items(self.shared.KEY_ITEM))
+        return self.ledger.snapshot(), sorted(glob.glob(os.path.join(self.store.directory, "*.key.pem")))
+
+    def stage_key(self, alias, key_type, key_size):
+        """With a shared store: the new credential's private key, made here and stored in the database before
+        the create task runs (it finds the key in the node's key folder and uses it), so a container lost
+        after the create leaves no orphan. Without: nothing (the create task makes the key)."""
+        if not self.shared:
+            return False
+        self.key_store()
+        if self.store.load(alias) is not None:
+            return False
+        self.store.save(alias, crypto.generate_private_key(key_type, key_size, "secp256r1"))
+        self.key_store()  # stores it in the database (or refuses a different key stored there meanwhile)
+        return True
+
+    def close(self):
+        if self.shared:
+            self.shared.close()
 
     def key_path(self, alias):
         return self.store.path(alias)
 
     def key_store(self):
         """{public key fingerprint: path} of the private keys in the key store."""
+        if self.shared:
+            self.shared.sync_keys(self.store.directory)
         found = {}
         for path in sorted(glob.glob(os.path.join(self.store.directory, "*.key.pem"))):
             try:
@@ -559,6 +648,11 @@ def main():
         backoff_base_minutes=dict(type="float", default=60),
         backoff_max_hours=dict(type="float", default=24),
         lock_ttl_minutes=dict(type="float", default=60),
+        lock_wait_seconds=dict(type="float", default=0),
+        view=dict(type="str", default="full", choices=["full", "slice"]),
+        state_url=dict(type="str", no_log=True, fallback=(env_fallback, ["MC_ROTATION_STATE_URL"])),
+        key_type=dict(type="str", default="rsa", choices=["rsa", "ec"], no_log=False),
+        key_size=dict(type="int", default=2048, no_log=False),
         now=dict(type="str"),
         host=dict(type="str"),
         error=dict(type="str"),
@@ -586,7 +680,8 @@ def main():
             now = inv.parse_time(p["now"]) if p["now"] else _utcnow()
         except ValueError:
             module.fail_json(msg="now=%r is not an ISO 8601 time (for example 2026-01-31T12:00:00Z)" % p["now"])
-        for option in ("lead_days", "soak_hours", "backoff_base_minutes", "backoff_max_hours", "lock_ttl_minutes"):
+        for option in ("lead_days", "soak_hours", "backoff_base_minutes", "backoff_max_hours", "lock_ttl_minutes",
+                       "lock_wait_seconds"):
             if p[option] < 0:
                 module.fail_json(msg="%s must not be negative, got %s" % (option, p[option]))
         if p["max_attempts"] < 1:
@@ -599,16 +694,20 @@ def main():
                 "reload_service")))
             if problems:
                 module.fail_json(msg=" ".join(problems))
-        ctl = Controller(p["state_dir"], p["project_id"], p["environment"], p["kind"], p["name"],
-                         p["key_store_password"])
+        ctl = None
         try:
+            ctl = Controller(p["state_dir"], p["project_id"], p["environment"], p["kind"], p["name"],
+                             p["key_store_password"], p["state_url"])
             if p["phase"] in ("plan", "record"):
-                result = _plan_phase(module, p, ctl, now)
+                result = _plan_waiting(module, p, ctl, now)
             elif p["phase"] == "failed":
                 result = _failed(module, p, ctl, now)
             else:
                 result = _release(module, p, ctl, now)
-        except (PlanFailure, inv.LedgerError, common.InputError) as exc:
+        except inv.LedgerError as exc:
+            # the shared store's errors (state_pg.SharedStateError) are among these: a retry may succeed
+            module.fail_json(msg=str(exc), retryable=getattr(exc, "retryable", False))
+        except (PlanFailure, common.InputError) as exc:
             module.fail_json(msg=str(exc))
         except ValueError as exc:
             module.fail_json(msg="The rotation cannot be planned: %s" % exc)
@@ -616,10 +715,36 @@ def main():
             result["contract_overrides"] = devapi.contract_from_params(p).overridden
         except devapi.DevApiError as exc:
             module.fail_json(**exc.to_fail_kwargs())
+        finally:
+            if ctl is not None:
+                ctl.close()
         failed = result.pop("_fail", None)
         if failed:
             module.fail_json(msg=failed, **result)
         module.exit_json(**result)
+
+
+# While waiting on another run's lock: how often the lineage's files are looked at, and the longest time
+# between two plans (each plan lists the project's credentials: one API call).
+_LOCK_POLL_SECONDS = 0.5
+_LOCK_REPLAN_SECONDS = 5.0
+
+
+def _plan_waiting(module, p, ctl, now):
+    """_plan_phase; while another run holds the lock, plan again (up to lock_wait_seconds) when the ledger or the
+    key store changes, or every few seconds."""
+    give_up = time.monotonic() + p["lock_wait_seconds"]
+    while True:
+        result = _plan_phase(module, p, ctl, now)
+        left = give_up - time.monotonic()
+        if result["state"] != inv.LOCKED or p["phase"] != "plan" or module.check_mode or left <= 0:
+            return result
+        seen = ctl.marks()
+        until = time.monotonic() + min(left, _LOCK_REPLAN_SECONDS)
+        while time.monotonic() < until and ctl.marks() == seen:
+            time.sleep(_LOCK_POLL_SECONDS)
+        if not p["now"]:
+            now = _utcnow()
 
 
 def _plan_phase(module, p, ctl, now):
@@ -665,7 +790,8 @@ def _plan_phase(module, p, ctl, now):
             backoff=backoff, key_store=list(keys), owner=plan_owner,
             lock_ttl=datetime.timedelta(minutes=p["lock_ttl_minutes"]),
             work_orders=dict((step, dict((key, person.answered) for key, person in open_orders.items()))
-                             for step, open_orders in orders.items()))
+                             for step, open_orders in orders.items()),
+            partial_view=p["view"] == "slice")
 
     # Refuse bad options (e.g. a lead time not shorter than the credential's lifetime) with a read-only
     # plan first, before the lineage folder is created or the ledger lock is taken: a refused run leaves
@@ -720,8 +846,10 @@ def _plan_phase(module, p, ctl, now):
             if p["host_facts"]:
                 merged = dict(cache)
                 merged.update(facts)
-                # hosts no longer in scope are forgotten
-                ctl.write_fleet(dict((h, merged[h]) for h in p["hosts"] if h in merged))
+                if p["view"] == "full":
+                    # hosts no longer in scope are forgotten; a slice keeps the other slices' hosts
+                    merged = dict((h, merged[h]) for h in p["hosts"] if h in merged)
+                ctl.write_fleet(merged)
     out = _shape(plan, p, ctl, remote, keys, run_id, facts)
     if p["phase"] == "plan" and revoked:
         out["revoke_orphans"] = [cid for cid in out["revoke_orphans"] if cid not in revoked]
@@ -744,6 +872,7 @@ def _plan_phase(module, p, ctl, now):
         return out
     if out["create"] and not module.check_mode:
         os.makedirs(ctl.store.directory, mode=0o700, exist_ok=True)
+        ctl.stage_key(out["create"]["alias"], p["key_type"], p["key_size"])
     if plan.state == inv.LOCKED:
         out["_fail"] = ("Credential %s (%s, %s) is being rotated by another run: %s"
                         % (p["name"], p["kind"], p["environment"], plan.reason))

@@ -401,6 +401,73 @@ def rotate(fleet, variables, workdir, **kwargs):
     return playbook(ROTATE_PLAYBOOK, fleet.inventory, workdir, extra_vars=variables, **kwargs)
 
 
+# An AWX job of the rotation: the project's playbook imports the collection's.
+RUNNER_PLAYBOOK = ("- name: The rotation, as the job template names it\n"
+                   "  ansible.builtin.import_playbook: mcdev.credentials.rotate\n")
+
+
+class RunnerJob(object):
+    """One AWX job: ansible-runner in its own process and private data dir (inventory, env/extravars,
+    env/envvars, project/), started now, waited for later."""
+
+    def __init__(self, workdir, ident, fleet, variables, hosts=None):
+        self.ident = ident
+        self.data = os.path.join(workdir, ident)
+        for folder in ("env", "inventory", "project"):
+            os.makedirs(os.path.join(self.data, folder), exist_ok=True)
+        hosts = sorted(fleet.hosts) if hosts is None else hosts
+        inventory = {"all": {"hosts": {"localhost": {"ansible_connection": "local",
+                                                     "ansible_python_interpreter": sys.executable}},
+                             "children": {"mc_rotation_hosts": {"hosts": {h: fleet.hosts[h] for h in hosts}}}}}
+        with open(os.path.join(self.data, "inventory", "hosts.json"), "w", encoding="utf-8") as handle:
+            json.dump(inventory, handle)
+        with open(os.path.join(self.data, "env", "extravars"), "w", encoding="utf-8") as handle:
+            json.dump(variables, handle)
+        env = ansible_env(self.data)
+        with open(os.path.join(self.data, "env", "envvars"), "w", encoding="utf-8") as handle:
+            json.dump({k: v for k, v in env.items() if k.startswith("ANSIBLE_")}, handle)
+        with open(os.path.join(self.data, "project", "rotate.yml"), "w", encoding="utf-8") as handle:
+            handle.write(RUNNER_PLAYBOOK)
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+            [os.path.join(BIN, "ansible-runner"), "run", self.data, "-p", "rotate.yml", "--ident", ident],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self.rc = None
+        self.seconds = None
+        self.killed = False
+        self.stderr = ""
+
+    def kill(self):
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.killed = True
+
+    def wait(self, timeout=900):
+        _out, err = self.process.communicate(timeout=timeout)
+        self.seconds = time.monotonic() - self.started
+        self.rc = self.process.returncode
+        self.stderr = err.decode("utf-8", "replace")
+        return self
+
+    def stdout(self):
+        path = os.path.join(self.data, "artifacts", self.ident, "stdout")
+        if not os.path.exists(path):
+            return self.stderr
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+
+    def host_tasks(self):
+        """Task results on the fleet's hosts (not localhost), from the job's events as AWX stores them."""
+        folder = os.path.join(self.data, "artifacts", self.ident, "job_events")
+        count = 0
+        for name in os.listdir(folder) if os.path.isdir(folder) else ():
+            with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                event = json.load(handle)
+            if event.get("event") in ("runner_on_ok", "runner_on_failed") and \
+                    event.get("event_data", {}).get("host") not in (None, "localhost"):
+                count += 1
+        return count
+
+
 # ---------------------------------------------------------------------------------------------------------
 # probes: does a host's deployed credential work? (Mastercard's own libraries, not our verify code)
 

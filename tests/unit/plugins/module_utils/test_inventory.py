@@ -1030,3 +1030,51 @@ def test_an_unanswered_revoke_work_order_waits_after_every_host_verified():
     assert waiting.invariant_ok, waiting.invariant
     # answered (or a second old credential without a work order): the revocation goes ahead
     assert plan([old, new, cred("c0", **OLD_DUE)], hosts, work_orders={"revoke": {"c1": False}}).state == inv.REVOKING
+
+
+# ---------------------------------------------------------------------------
+# a slice's view (AWX job slicing, --limit): never revoke, lock only to change the lineage
+# ---------------------------------------------------------------------------
+
+SLICE = ("h1",)
+HELD = {"lock_owner": "slice-2", "lock_expires": iso(NOW + DAY), "lock_acquired_at": iso(NOW - DAY)}
+
+
+def test_a_slice_that_verified_the_new_credential_never_revokes_the_old_one():
+    remote = [cred("a", **OLD_DUE), cred("n", age_days=0, alias="app-777")]
+    settled = {"h1": on("n", keep=("a",))}
+    full = plan(remote, settled, ledger={"credential_id": "n"}, key_store=["pk-n"])
+    assert (full.state, kinds(full)) == ("REVOKING", ["revoke"])
+    sliced = plan(remote, settled, ledger={"credential_id": "n"}, key_store=["pk-n"], partial_view=True)
+    assert (sliced.state, kinds(sliced)) == ("SLICE_VERIFIED", ["noop"])
+    assert "only a run that sees the whole scope" in sliced.reason and "a (" in sliced.reason
+    assert sliced.ledger.lock_owner is None, "a slice's roll-out holds no lock"
+
+
+def test_a_slice_deploys_what_the_rotation_in_flight_made_while_its_creator_holds_the_lock():
+    remote = [cred("a", **OLD_DUE), cred("n", age_days=0, alias="app-777")]
+    ledger = dict(HELD, rotation_id="777")
+    sliced = plan(remote, {"h1": on("a")}, ledger=ledger, key_store=["pk-n"], partial_view=True)
+    assert (sliced.state, kinds(sliced)) == ("STAGED", ["deploy"])
+    assert action(sliced, "deploy").hosts == SLICE and sliced.ledger.lock_owner == "slice-2"
+    # a full view would adopt the credential instead, and so needs the lock the creator holds
+    full = plan(remote, {"h1": on("a")}, ledger=ledger, key_store=["pk-n"])
+    assert full.state == "LOCKED"
+
+
+def test_a_slice_waits_for_the_lock_to_create_and_takes_it_when_free():
+    remote = [cred("a", **OLD_DUE)]
+    waiting = plan(remote, {"h1": on("a")}, ledger=HELD, partial_view=True)
+    assert (waiting.state, kinds(waiting)) == ("LOCKED", ["noop"])
+    creating = plan(remote, {"h1": on("a")}, partial_view=True)
+    assert (creating.state, kinds(creating)) == ("CREATING", ["create"])
+    assert creating.ledger.lock_owner == "run-1"
+
+
+def test_a_slice_never_takes_a_credential_whose_key_it_cannot_find_for_an_orphan():
+    # "n" is on hosts of another slice: the full view would call it an orphan and revoke it
+    remote = [cred("a", **OLD_FINE), cred("n", age_days=0, alias="app-777")]
+    full = plan(remote, {"h1": on("a")}, key_store=["pk-a"])
+    assert "revoke_orphan" in kinds(full)
+    sliced = plan(remote, {"h1": on("a")}, key_store=["pk-a"], partial_view=True)
+    assert "revoke_orphan" not in kinds(sliced) and sliced.target_id == "a"
