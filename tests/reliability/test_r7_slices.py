@@ -79,8 +79,8 @@ def revoked_after_every_host_verified(project, fleet, name, old_id, new_id):
         _current, versions = harness.host_state(fleet.base(host), name)
         verified_at = (versions.get(new_id) or {}).get("verified_at")
         if not verified_at or verified_at > revoked_at:
-            return "%s verified %s at %s, the old credential was revoked at %s" % (host, new_id, verified_at,
-                                                                                  revoked_at)
+            return ("%s verified %s at %s, the old credential was revoked at %s"
+                    % (host, new_id, verified_at, revoked_at))
     return None
 
 
@@ -125,8 +125,8 @@ def r7_suite(emulator, workdir, rounds, faults=False, kill=False):
         figures.append({
             "round": index, "outages": outages, "created": len(created), "active": [c["id"] for c in active],
             "orphans": [c["id"] for c in created if c["status"] == "ACTIVE" and c["id"] != new_id],
-            "settled": invariant.settled(), "order": revoked_after_every_host_verified(project, fleet, name, old["id"],
-                                                                                      new_id) if new_id else "no new",
+            "settled": invariant.settled(),
+            "order": revoked_after_every_host_verified(project, fleet, name, old["id"], new_id) if new_id else "no new",
             "slice_rc": [job.rc for job in slices], "full_rc": full.rc,
             "killed": [job.ident for job in slices if job.killed],
             "api_calls": calls, "host_tasks": sum(job.host_tasks() for job in slices + [full]),

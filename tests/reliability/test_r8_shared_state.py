@@ -6,7 +6,8 @@ Node A's job is killed right after it created the new credential, and its folder
 is gone. Node B's job then resumes the rotation: it sees A's lock while that lives, then adopts the credential
 with the key A stored in the database before the create. Result: one new credential, no orphan, no outage.
 The same story with the local file store (the control) loses the key with the container: node B revokes the
-orphan and the rotation is undone (the old credential stays in use until a later run rotates again). A stopped database fails the run with a clear, retryable message that
+orphan and the rotation is undone (the old credential stays in use until a later run rotates again).
+A stopped database fails the run with a clear, retryable message that
 never shows the password, and changes nothing.
 """
 import datetime

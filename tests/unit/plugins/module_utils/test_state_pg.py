@@ -17,6 +17,7 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.credential impor
 from ansible_collections.mcdev.credentials.plugins.module_utils.inventory import LedgerRecord
 from ansible_collections.mcdev.credentials.tests.tools.postgres import PostgresServer
 
+
 @pytest.fixture(scope="module")
 def server():
     instance = PostgresServer.start()
