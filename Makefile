@@ -1,5 +1,6 @@
 # mcdev.credentials — build and test entry points.
-#   make test      everything CI runs: units, sanity, lint, integration
+#   make test      everything CI runs: units, sanity, lint, integration, reliability, molecule, bench-smoke
+#   make ee        an execution environment's build context with this checkout's collection (ansible-builder)
 #   make emulator  the local Developers API emulator in the foreground
 # The collection is copied (ansible-test refuses symlinks) to
 # $(BUILD)/ansible_collections/mcdev/credentials and tested there.
@@ -27,7 +28,7 @@ timed = start=$$(date +%s); $(1); rc=$$?; echo "\#\#\# stage $@: $$(( $$(date +%
 
 .PHONY: test venv layout units sanity lint integration emulator clean demo
 
-test: units sanity lint integration reliability bench-smoke
+test: units sanity lint integration reliability molecule bench-smoke
 	@echo "make test: all stages passed"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -83,6 +84,18 @@ DIST ?= $(BUILD)/dist
 dist: venv
 	mkdir -p $(DIST)
 	$(BIN)/ansible-galaxy collection build --force --output-path $(DIST) $(CURDIR)
+
+# An execution environment for AWX with this checkout's collection: ansible-builder create on
+# extensions/ee/execution-environment.yml (no container engine needed); build the image from what it prints.
+.PHONY: ee
+ee: venv
+	$(BIN)/python tests/tools/ee_context.py $(BUILD)/ee
+
+# The molecule scenario (extensions/molecule/rotation): the emulator, two local and two namespace SSH hosts,
+# converge = playbooks/rotate.yml, idempotence, verify from every host. Needs root (network namespaces).
+.PHONY: molecule
+molecule: layout
+	@cd $(COLL) && $(call timed,$(BIN)/molecule test -s rotation)
 
 # The whole story against the emulator: projects, a fleet of six hosts, rotations, the expiry report.
 demo: venv

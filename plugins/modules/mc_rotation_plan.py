@@ -844,7 +844,8 @@ def _plan_phase(module, p, ctl, now):
             if new_record != stored:
                 ctl.ledger.write(new_record)
             if p["host_facts"]:
-                merged = dict(cache)
+                # read again under the lock: slices that ended since this run began recorded their hosts
+                merged = ctl.fleet()
                 merged.update(facts)
                 if p["view"] == "full":
                     # hosts no longer in scope are forgotten; a slice keeps the other slices' hosts

@@ -5,6 +5,7 @@ admin API, Mastercard's own signer libraries for the probes), so a suite checks 
 """
 import base64
 import datetime
+import glob
 import hashlib
 import json
 import os
@@ -455,6 +456,10 @@ class RunnerJob(object):
         with open(path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
 
+    def artifacts(self):
+        """The folder AWX keeps of the job (artifacts/<id>/: command, stdout, job_events, status, ...)."""
+        return os.path.join(self.data, "artifacts")
+
     def host_tasks(self):
         """Task results on the fleet's hosts (not localhost), from the job's events as AWX stores them."""
         folder = os.path.join(self.data, "artifacts", self.ident, "job_events")
@@ -613,6 +618,26 @@ def _api_ids(record):
 
 # ---------------------------------------------------------------------------------------------------------
 # secret scanning (R4)
+
+
+def rotation_private_keys(fleet, state_dirs, project=None, extra_pem_files=()):
+    """Every private key a rotation touched: each version deployed on the fleet's hosts, each key in the
+    controller key stores, the Developers API signing key of the project's account, and extra (path, password)."""
+    keys = []
+    for path in glob.glob(os.path.join(fleet.workdir, "hosts", "*", "*", "*", "versions", "*", "key.p12")):
+        with open(path, "rb") as handle:
+            key, _cert, _chain = pkcs12.load_key_and_certificates(handle.read(), KEYSTORE_PASSWORD.encode())
+        keys.append(key)
+    for state_dir in state_dirs:
+        for path in glob.glob(os.path.join(state_dir, "**", "*.key.pem"), recursive=True):
+            with open(path, "rb") as handle:
+                keys.append(serialization.load_pem_private_key(handle.read(), KEY_STORE_PASSWORD.encode()))
+    for path, password in extra_pem_files:
+        with open(path, "rb") as handle:
+            keys.append(serialization.load_pem_private_key(handle.read(), password))
+    if project is not None:
+        keys.append(serialization.load_pem_private_key(project.account["signing_key_pem"].encode(), None))
+    return keys
 
 
 def _secret_of(key):

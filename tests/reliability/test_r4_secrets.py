@@ -6,27 +6,11 @@ import os
 import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ansible_collections.mcdev.credentials.tests.reliability import harness
 
 CSR_PASSPHRASE = "rel-csr-passphrase-55e1"
 CONVERT_PASSPHRASE = "rel-convert-passphrase-0b7d"
-
-
-def _private_keys(fleet, state_dir, extra_pem_files):
-    keys = []
-    for path in glob.glob(os.path.join(fleet.workdir, "hosts", "*", "*", "*", "versions", "*", "key.p12")):
-        with open(path, "rb") as handle:
-            key, _cert, _chain = pkcs12.load_key_and_certificates(handle.read(), harness.KEYSTORE_PASSWORD.encode())
-        keys.append(key)
-    for path in glob.glob(os.path.join(state_dir, "**", "*.key.pem"), recursive=True):
-        with open(path, "rb") as handle:
-            keys.append(serialization.load_pem_private_key(handle.read(), harness.KEY_STORE_PASSWORD.encode()))
-    for path, password in extra_pem_files:
-        with open(path, "rb") as handle:
-            keys.append(serialization.load_pem_private_key(handle.read(), password))
-    return keys
 
 
 def test_the_scanner_finds_a_key_in_every_form(tmp_path):
@@ -122,8 +106,7 @@ def test_no_secret_in_any_log_result_report_meta_or_ledger(emulator, tmp_path, k
         for stream in ("stdout", "stderr"):
             with open(os.path.join(logs, "%s.%s" % (label, stream)), "w", encoding="utf-8") as handle:
                 handle.write(getattr(finished, stream))
-    keys = _private_keys(fleet, state_dir, [(out + "/k.pem", CSR_PASSPHRASE.encode())])
-    keys.append(serialization.load_pem_private_key(project.account["signing_key_pem"].encode(), None))
+    keys = harness.rotation_private_keys(fleet, [state_dir], project, [(out + "/k.pem", CSR_PASSPHRASE.encode())])
     assert len(keys) >= 4 + 2
     passwords = [harness.KEYSTORE_PASSWORD, harness.KEY_STORE_PASSWORD, CSR_PASSPHRASE, CONVERT_PASSPHRASE,
                  project.account.get("p12_password") or "keystorepassword"]
