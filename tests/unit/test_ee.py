@@ -32,9 +32,9 @@ def pins():
     return pinned
 
 
-def run(argv, cwd):
+def run(argv, cwd, **env):
     done = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, check=False, timeout=300,
-                          env=dict(os.environ, ANSIBLE_NOCOLOR="1"))
+                          env=dict(os.environ, ANSIBLE_NOCOLOR="1", **env))
     assert done.returncode == 0, (argv, done.stdout[-2000:], done.stderr[-2000:])
     return done.stdout
 
@@ -52,7 +52,8 @@ def test_the_ee_context_installs_this_checkout_with_its_requirements(tmp_path):
     build = os.path.join(context, "_build")
     collections = tmp_path / "usr-share-ansible-collections"
     run([ee_context.tool("ansible-galaxy"), "collection", "install", "--offline", "-r", "requirements.yml",
-         "--collections-path", str(collections)], build)
+         "--collections-path", str(collections)], build, ANSIBLE_COLLECTIONS_PATH=str(collections))
+    # (the image has no other copy: with the build tree's copy on the path, ansible-galaxy would skip the install)
     installed = collections / "ansible_collections" / "mcdev" / "credentials"
     with open(installed / "MANIFEST.json", encoding="utf-8") as handle:
         version = json.load(handle)["collection_info"]["version"]
