@@ -29,6 +29,7 @@ import math
 import os
 import re
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto, portal
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import (
     PRIVATE_MODE,
@@ -39,8 +40,6 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.common import (
 )
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library
 from ansible_collections.mcdev.credentials.plugins.module_utils.portal import portal_argument_spec
-
-UTC = datetime.timezone.utc
 
 KINDS = ("mtls", "oauth1", "oauth2")
 METHODS = ("generate", "csr_path", "csr_content", "certificate_path", "certificate_content")
@@ -83,28 +82,6 @@ class CredentialInputError(InputError):
 
 
 # ----------------------------------------------------------------- time helpers
-
-def utcnow():
-    return datetime.datetime.now(UTC)
-
-
-def iso(moment):
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(value):
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    try:
-        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
 
 # --------------------------------------------------------------- renewal window
 
@@ -151,7 +128,7 @@ class RenewWindow:
 # ---------------------------------------------------------------- credential facts
 
 def not_before_of(cred):
-    value = parse_iso((cred.raw or {}).get("notBefore")) if getattr(cred, "raw", None) else None
+    value = _time.parse_or_none((cred.raw or {}).get("notBefore")) if getattr(cred, "raw", None) else None
     if value is None and cred.certificate_pem:
         try:
             value = crypto.load_certificate(cred.certificate_pem.encode("ascii")).not_valid_before_utc
@@ -165,10 +142,10 @@ def facts(cred, window=None, now=None):
     if cred is None:
         return {}
     data = cred.to_dict()
-    data["not_before"] = iso(not_before_of(cred))
+    data["not_before"] = _time.iso(not_before_of(cred))
     if window is not None and cred.expires is not None:
-        now = now or utcnow()
-        data["renew_at"] = iso(window.starts(not_before_of(cred), cred.expires))
+        now = now or _time.now()
+        data["renew_at"] = _time.iso(window.starts(not_before_of(cred), cred.expires))
         data["days_left"] = (cred.expires - now).days
     return data
 
@@ -189,7 +166,7 @@ def is_active(cred):
 
 
 def sort_key(cred):
-    lowest = datetime.datetime.min.replace(tzinfo=UTC)
+    lowest = _time.EARLIEST
     return (cred.expires or lowest, cred.created or lowest, cred.id)
 
 
@@ -218,7 +195,7 @@ def active_oauth2_keys(creds):
 
 def oauth2_limit_message(keys, project_id, limit=MAX_ACTIVE_OAUTH2_KEYS):
     listing = "; ".join("%s (id %s, kid %s, %s, expires %s)" % (k.alias, k.id, k.kid, (k.environment or "").lower(),
-                                                                iso(k.expires)) for k in keys)
+                                                                _time.iso(k.expires)) for k in keys)
     example = keys[0] if keys else None
     how = ("revoke one first, e.g. mcdev.credentials.mc_revoke with project_id: %s and credential_id: %s (alias %s)"
            % (project_id, example.id, example.alias)) if example else "revoke one first with mcdev.credentials.mc_revoke"
@@ -471,7 +448,7 @@ class CredentialRequest:
                 trusted = crypto.load_certificates(data, source="trusted_ca_path %s" % self.trusted_ca_path)
             except crypto.CryptoError as exc:
                 raise CredentialInputError(None, str(exc)) from None
-        problems = crypto.client_certificate_problems(certs, trusted, utcnow())
+        problems = crypto.client_certificate_problems(certs, trusted, _time.now())
         if problems:
             raise CredentialInputError(self.method, problems[0])
         try:
@@ -537,7 +514,7 @@ class CredentialManager:
         self.client = client
         self.req = request
         self.check_mode = check_mode
-        self.now = now or utcnow()
+        self.now = now or _time.now()
         self._warn = warn or (lambda message: None)
         self.outcome = Outcome()
         self.key_store = None
@@ -619,7 +596,7 @@ class CredentialManager:
             raise CredentialInputError(
                 "alias", "%s is already used by credential %s (subject %s, expires %s), which was not made from this %s; "
                 "choose another alias, or set renew_before so that a due credential is replaced by one made from it"
-                % (current.alias, current.id, current.subject, iso(current.expires), req.method))
+                % (current.alias, current.id, current.subject, _time.iso(current.expires), req.method))
 
     def hold_key_for(self, cred):
         if self.key_store is not None:
@@ -1144,7 +1121,7 @@ def summary(manager):
         verb = "Would " + {"create": "create", "rotate": "rotate to", "renew": "renew"}[out.action]
     text = "%s %s %s" % (verb, label, name)
     if cred is not None:
-        text += " (id %s, expires %s)" % (cred.id, iso(cred.expires))
+        text += " (id %s, expires %s)" % (cred.id, _time.iso(cred.expires))
     if out.action == "rotate" and out.before is not None:
         text += " next to %s, which stays active until revoked" % out.before.alias
     changed_files = [f["path"] for f in out.files if f.get("changed")]

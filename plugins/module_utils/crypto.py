@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import hashlib
 import ipaddress
 import re
@@ -20,6 +19,8 @@ import time
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
+
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 
 try:
     from cryptography import x509
@@ -1054,7 +1055,7 @@ def renewal_request(certificate, attribute="CN", value=None, now=None, existing_
     facts = {
         "certificate_subject": certificate.subject.rfc4514_string(),
         "certificate_serial_number": "%X" % certificate.serial_number,
-        "certificate_not_after": _iso(certificate.not_valid_after_utc),
+        "certificate_not_after": _time.iso(certificate.not_valid_after_utc),
         "attribute": short, "from": old_value, "to": pairs[position][1],
     }
     return pairs, sans, facts
@@ -1111,13 +1112,9 @@ def certificate_fingerprint(cert):
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
-def _iso(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def certificate_info(cert, now=None):
     """Non-secret facts about a certificate (formats as in docs/dev/contracts.md)."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or _time.now()
     not_before = cert.not_valid_before_utc
     not_after = cert.not_valid_after_utc
     pairs = name_pairs(cert.subject)
@@ -1126,8 +1123,8 @@ def certificate_info(cert, now=None):
         "common_name": common_name(pairs),
         "issuer": cert.issuer.rfc4514_string(),
         "serial_number": format(cert.serial_number, "x"),
-        "not_before": _iso(not_before),
-        "not_after": _iso(not_after),
+        "not_before": _time.iso(not_before),
+        "not_after": _time.iso(not_after),
         "days_left": (not_after - now).days,
         "expired": not_after <= now,
         "fingerprint": certificate_fingerprint(cert),
@@ -1183,11 +1180,11 @@ def client_use_problems(cert):
 
 def validity_problem(cert, now=None):
     """'expired on …' or 'is not valid before …' for a certificate outside its validity, else None."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or _time.now()
     if cert.not_valid_after_utc <= now:
-        return "expired on %s" % _iso(cert.not_valid_after_utc)
+        return "expired on %s" % _time.iso(cert.not_valid_after_utc)
     if cert.not_valid_before_utc > now:
-        return "is not valid before %s" % _iso(cert.not_valid_before_utc)
+        return "is not valid before %s" % _time.iso(cert.not_valid_before_utc)
     return None
 
 
@@ -1267,7 +1264,7 @@ def scan_certificate_files(paths, passphrases=(), now=None):
 
     One bad file never stops the scan; its error says what is wrong with it.
     """
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or _time.now()
     results = []
     for path in paths:
         entry = {"path": path, "certificates": [], "error": None}

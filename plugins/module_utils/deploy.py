@@ -25,7 +25,6 @@ the module share one implementation.
 
 from __future__ import annotations
 
-import datetime
 import errno
 import grp
 import hashlib
@@ -35,6 +34,8 @@ import pwd
 import re
 import stat
 from contextlib import contextmanager
+
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 
 META_NAME = "meta.json"
 CURRENT = "current"
@@ -48,10 +49,6 @@ _SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
 class DeployError(Exception):
     """A refusal or failure with a sentence a person can act on."""
-
-
-def _now():
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def check_component(value, what):
@@ -427,7 +424,7 @@ class Layout(object):
             before = {"verified_fingerprint": meta.get("verified_fingerprint"), "verified_at": meta.get("verified_at")}
             if meta.get("verified_fingerprint") == fingerprint and meta.get("verified_at"):
                 return {"changed": False, "meta": meta, "before": before}
-            meta = dict(meta, verified_fingerprint=fingerprint, verified_at=_now())
+            meta = dict(meta, verified_fingerprint=fingerprint, verified_at=_time.iso(_time.now()))
             if not check_mode:
                 _write_atomic(META_NAME, _dump_meta(meta), vfd, 0o644, uid, gid)
                 os.fsync(vfd)
@@ -485,7 +482,7 @@ class Layout(object):
                         "format": META_FORMAT,
                         "credential_id": version,
                         "name": self.name,
-                        "deployed_at": _now(),
+                        "deployed_at": _time.iso(_time.now()),
                         "previous": previous if previous != version else (existing_meta or {}).get("previous"),
                         "files": digests,
                         "complete": True,
@@ -540,8 +537,8 @@ class Layout(object):
         meta = self.meta(target)
         if meta is None or meta.get("complete") is not True:
             raise DeployError("cannot roll back to versions/%s: it is missing or incomplete on this host" % target)
-        expiry = _parse_time(meta.get("expires") or meta.get("expiry"))
-        now = now or datetime.datetime.now(datetime.timezone.utc)
+        expiry = _time.parse_or_none(meta.get("expires") or meta.get("expiry"))
+        now = now or _time.now()
         if expiry is not None and expiry <= now and not allow_expired:
             raise DeployError("refusing to roll back to versions/%s: that credential expired at %s"
                               % (target, meta.get("expires") or meta.get("expiry")))
@@ -588,15 +585,3 @@ def _attrs_differ(name, dir_fd, mode, uid, gid):
 
 def _dump_meta(meta):
     return (json.dumps(meta, indent=2, sort_keys=True) + "\n").encode("utf-8")
-
-
-def _parse_time(value):
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
-    return parsed

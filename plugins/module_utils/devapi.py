@@ -38,11 +38,12 @@ import time
 import traceback
 import warnings
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import quote, urlparse
 
 # The connection options live in connection.py (so a module can take them without importing this
 # client); they are re-exported here under their historical names.
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.connection import (  # noqa: F401 pylint: disable=unused-import
     CONNECTION_MUTUALLY_EXCLUSIVE,
     CONNECTION_REQUIRED_TOGETHER,
@@ -423,8 +424,8 @@ def parse_retry_after(value, now=None):
     if when is None:
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    now = now or datetime.now(timezone.utc)
+        when = when.replace(tzinfo=_time.UTC)
+    now = now or _time.now()
     return max(0.0, (when - now).total_seconds())
 
 
@@ -463,23 +464,6 @@ class _TransportFailure(Exception):
 # ---------------------------------------------------------------------------
 # Typed records
 # ---------------------------------------------------------------------------
-
-def _parse_datetime(value):
-    if value in (None, ''):
-        return None
-    if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    try:
-        parsed = datetime.fromisoformat(str(value).replace('Z', '+00:00'))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def _iso(value):
-    if value is None:
-        return None
-    return value.astimezone(timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def _normalize_hex(value):
@@ -562,8 +546,8 @@ class Credential:
         if values['id'] is None:
             raise DevApiError(reason_code='UNEXPECTED_RESPONSE', description='a credential record without an id')
         values['id'] = str(values['id'])
-        values['created'] = _parse_datetime(values['created'])
-        values['expires'] = _parse_datetime(values['expires'])
+        values['created'] = _time.parse_or_none(values['created'])
+        values['expires'] = _time.parse_or_none(values['expires'])
         values['fingerprint'] = _normalize_hex(values['fingerprint'])
         values['public_key_fingerprint'] = _normalize_hex(values['public_key_fingerprint'])
         values['serial'] = _normalize_hex(values['serial'])
@@ -583,7 +567,7 @@ class Credential:
             'consumer_key': self.consumer_key, 'client_id': self.client_id, 'kid': self.kid,
             'fingerprint': self.fingerprint, 'public_key_fingerprint': self.public_key_fingerprint,
             'serial': self.serial, 'subject': self.subject,
-            'created': _iso(self.created), 'expires': _iso(self.expires),
+            'created': _time.iso(self.created), 'expires': _time.iso(self.expires),
         }
         if include_certificate:
             result['certificate_pem'] = self.certificate_pem
@@ -689,7 +673,7 @@ class DevApiClient:
         self._warn = warn or (lambda message: None)
         self._sleep = sleep or time.sleep
         self._clock = clock or time.monotonic
-        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._now = now or (lambda: _time.now())
         self._rng = rng or random.Random()
         self.call_count = 0
         self.retry_count = 0
@@ -849,7 +833,7 @@ class DevApiClient:
         if not candidates:
             return None
         # Prefer an active one, then the newest.
-        candidates.sort(key=lambda c: (c.status == STATUS_ACTIVE, c.created or datetime.min.replace(tzinfo=timezone.utc)))
+        candidates.sort(key=lambda c: (c.status == STATUS_ACTIVE, c.created or _time.EARLIEST))
         return candidates[-1]
 
     def revoke_credential(self, project_id, credential_id):

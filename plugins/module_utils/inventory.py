@@ -33,8 +33,10 @@ import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator, Mapping
+
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 
 # ---------------------------------------------------------------------------
 # constants
@@ -111,34 +113,8 @@ _UNSAFE_ID_CHARS = ("/", "\\", "\0")
 # time helpers
 # ---------------------------------------------------------------------------
 
-def parse_time(value: Any) -> datetime | None:
-    """An aware UTC datetime from a datetime, an ISO 8601 string (``Z`` allowed) or None.
-
-    Raises ValueError for text that is not ISO 8601.
-    """
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        text = str(value).strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
-
-
-def format_time(value: datetime | None) -> str | None:
-    """ISO 8601 UTC with a ``Z`` and whole seconds, or None."""
-    if value is None:
-        return None
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _require_now(now: Any) -> datetime:
-    parsed = parse_time(now)
+    parsed = _time.parse(now)
     if parsed is None:
         raise ValueError("now is required")
     return parsed
@@ -197,8 +173,8 @@ class RemoteCredential:
             status=str(data.get("status") or "").upper(),
             fingerprint=str(data.get("fingerprint") or "").lower(),
             public_key_fingerprint=str(data.get("public_key_fingerprint") or "").lower(),
-            created=parse_time(data.get("created")),
-            expires=parse_time(data.get("expires")),
+            created=_time.parse(data.get("created")),
+            expires=_time.parse(data.get("expires")),
         )
 
     def is_active(self, now: datetime) -> bool:
@@ -228,7 +204,7 @@ def _credentials(records: Iterable[Any]) -> list[RemoteCredential]:
 
 
 def _newest_first(creds: Iterable[RemoteCredential]) -> list[RemoteCredential]:
-    floor = datetime.min.replace(tzinfo=timezone.utc)
+    floor = _time.EARLIEST
 
     def key(cred):
         return (cred.created or cred.expires or floor, cred.expires or floor, cred.id)
@@ -241,7 +217,7 @@ def _newest_first(creds: Iterable[RemoteCredential]) -> list[RemoteCredential]:
 
 def days_left(expires: Any, now: Any) -> float:
     """Days (fractional) from ``now`` until ``expires``; negative once expired."""
-    return _days(parse_time(expires) - _require_now(now))
+    return _days(_time.parse(expires) - _require_now(now))
 
 
 def notice_bucket(expires: Any, now: Any) -> int | str | None:
@@ -364,7 +340,7 @@ def match_local(remote_credentials: Iterable[Any], local_files: Iterable[Mapping
     recorded) decides which credentials count as active.
     """
     creds = _credentials(remote_credentials)
-    when = parse_time(now)
+    when = _time.parse(now)
     by_fp: dict[str, RemoteCredential] = {}
     by_key: dict[str, list[RemoteCredential]] = {}
     for cred in _newest_first(creds):
@@ -442,9 +418,9 @@ def build_meta(cred: Mapping[str, Any] | RemoteCredential, deployed_at: Any, ver
         "credential_id": check_credential_id(record.id),
         "fingerprint": record.fingerprint or None,
         "kind": record.kind or None,
-        "expires": format_time(record.expires),
-        "deployed_at": format_time(parse_time(deployed_at)),
-        "verified_at": format_time(parse_time(verified_at)),
+        "expires": _time.iso(record.expires),
+        "deployed_at": _time.iso(_time.parse(deployed_at)),
+        "verified_at": _time.iso(_time.parse(verified_at)),
         "rotation_id": rotation_id,
     }
 
@@ -516,9 +492,9 @@ class HostState:
         return {"name": self.name, "reachable": self.reachable, "current_id": self.current_id,
                 "current_fingerprint": self.current_fingerprint,
                 "verified_fingerprint": self.verified_fingerprint,
-                "verified_at": format_time(self.verified_at), "deployed_at": format_time(self.deployed_at),
+                "verified_at": _time.iso(self.verified_at), "deployed_at": _time.iso(self.deployed_at),
                 "versions": [{"credential_id": v.credential_id, "fingerprint": v.fingerprint,
-                              "verified_at": format_time(v.verified_at)} for v in self.versions]}
+                              "verified_at": _time.iso(v.verified_at)} for v in self.versions]}
 
 
 def _version_fact(item: Any) -> VersionFact:
@@ -527,7 +503,7 @@ def _version_fact(item: Any) -> VersionFact:
     if isinstance(item, Mapping):
         return VersionFact(credential_id=str(item.get("credential_id") or item.get("id") or ""),
                            fingerprint=(str(item["fingerprint"]).lower() if item.get("fingerprint") else None),
-                           verified_at=parse_time(item.get("verified_at")))
+                           verified_at=_time.parse(item.get("verified_at")))
     return VersionFact(credential_id=str(item))
 
 
@@ -553,8 +529,8 @@ def read_host_state(name: str, facts: Mapping[str, Any] | None) -> HostState:
         current_id=str(facts["current_id"]) if facts.get("current_id") else None,
         current_fingerprint=lower("current_fingerprint"),
         verified_fingerprint=lower("verified_fingerprint"),
-        verified_at=parse_time(facts.get("verified_at")),
-        deployed_at=parse_time(facts.get("deployed_at")),
+        verified_at=_time.parse(facts.get("verified_at")),
+        deployed_at=_time.parse(facts.get("deployed_at")),
         versions=tuple(v for v in (_version_fact(i) for i in facts.get("versions") or ()) if v.credential_id),
     )
 
@@ -598,10 +574,10 @@ def invariant_holds(remote_credentials: Iterable[Any], hosts: Any, now: Any = No
     """
     creds = _credentials(remote_credentials)
     states = read_hosts(hosts)
-    when = parse_time(now)
+    when = _time.parse(now)
     if when is None:
         # No clock given: the recorded status alone decides what is active.
-        when = datetime.min.replace(tzinfo=timezone.utc)
+        when = _time.EARLIEST
     if not states:
         return False, "There is no in-scope host, so no credential is deployed and verified anywhere."
     unreachable = [h for h in states if not h.reachable]
@@ -673,12 +649,12 @@ class LedgerRecord:
             credential_id=str(data["credential_id"]) if data.get("credential_id") else None,
             attempts=int(data.get("attempts") or 0),
             last_error=data.get("last_error") or None,
-            last_failure_at=parse_time(data.get("last_failure_at")),
-            next_attempt_at=parse_time(data.get("next_attempt_at")),
-            soak_started_at=parse_time(data.get("soak_started_at")),
+            last_failure_at=_time.parse(data.get("last_failure_at")),
+            next_attempt_at=_time.parse(data.get("next_attempt_at")),
+            soak_started_at=_time.parse(data.get("soak_started_at")),
             lock_owner=data.get("lock_owner") or None,
-            lock_expires=parse_time(data.get("lock_expires")),
-            lock_acquired_at=parse_time(data.get("lock_acquired_at")),
+            lock_expires=_time.parse(data.get("lock_expires")),
+            lock_acquired_at=_time.parse(data.get("lock_acquired_at")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -687,7 +663,7 @@ class LedgerRecord:
         for name in ("rotation_id", "credential_id", "attempts", "last_error", "last_failure_at",
                      "next_attempt_at", "soak_started_at", "lock_owner", "lock_expires", "lock_acquired_at"):
             value = getattr(self, name)
-            out[name] = format_time(value) if name in self._TIMES else value
+            out[name] = _time.iso(value) if name in self._TIMES else value
         return out
 
 
@@ -745,7 +721,7 @@ def take_lock(record: LedgerRecord | Mapping[str, Any] | None, owner: str, now: 
     if holder is not None and holder != owner:
         raise LockHeld("Another run (%s) holds the rotation lock until %s; this run stops without "
                        "changing anything. If that run died, the lock expires by itself."
-                       % (holder, format_time(rec.lock_expires)))
+                       % (holder, _time.iso(rec.lock_expires)))
     acquired = rec.lock_acquired_at if holder == owner and rec.lock_acquired_at else when
     return replace(rec, lock_owner=owner, lock_expires=when + _as_timedelta(ttl, timedelta(seconds=1), "ttl"),
                    lock_acquired_at=acquired)
@@ -794,7 +770,7 @@ class Action:
             if value:
                 out[name] = list(value) if isinstance(value, tuple) else value
         if self.until is not None:
-            out["until"] = format_time(self.until)
+            out["until"] = _time.iso(self.until)
         return out
 
 
@@ -835,7 +811,7 @@ class Plan:
         """A JSON-ready dict for module results."""
         return {"state": self.state, "actions": [a.to_dict() for a in self.actions], "reason": self.reason,
                 "invariant_ok": self.invariant_ok, "invariant": self.invariant, "target_id": self.target_id,
-                "due": self.due, "due_at": format_time(self.due_at), "deadline": format_time(self.deadline),
+                "due": self.due, "due_at": _time.iso(self.due_at), "deadline": _time.iso(self.deadline),
                 "rotation_id": self.rotation_id, "alias": self.alias, "in_use_id": self.in_use_id,
                 "ledger": self.ledger.to_dict()}
 
@@ -1005,7 +981,7 @@ class _Planner:
             return self.plan(FAILED_RETRYABLE, [Action(WAIT_RETRY, until=rec.next_attempt_at)], (
                 "Attempt %d failed (%s); the next attempt is not before %s (backoff). Run with force to "
                 "retry now." % (rec.attempts, _sentence(rec.last_error).rstrip("."),
-                                format_time(rec.next_attempt_at))))
+                                _time.iso(rec.next_attempt_at))))
         return None
 
     def bootstrap(self, orphans: list[RemoteCredential]) -> Plan:
@@ -1087,7 +1063,7 @@ class _Planner:
                 return self.plan(SOAKING, pre + [Action(WAIT_SOAK, until=soak_ends)], (
                     "Credential %s is deployed and verified on all %d host(s); old credential(s) %s stay "
                     "active until the soak period ends at %s.%s"
-                    % (target.label(), len(self.hosts), _ids(old), format_time(soak_ends), orphan_note)),
+                    % (target.label(), len(self.hosts), _ids(old), _time.iso(soak_ends), orphan_note)),
                     record=record)
             # Every host is reachable and uses the target here; the filter restates the rule anyway.
             revocable = [c for c in old if not any(h.uses(c) for h in self.hosts)]
@@ -1110,8 +1086,8 @@ class _Planner:
         left = self.target.expires - self.now if self.target.expires else None
         return self.plan(IDLE, idle, "Nothing is due: credential %s %s; its rotation starts at %s.%s%s" % (
             target.label(),
-            "expires at %s (in %s)" % (format_time(target.expires), _days_text(left)) if left else
-            "has no expiry", format_time(self.due_at), note, orphan_note),
+            "expires at %s (in %s)" % (_time.iso(target.expires), _days_text(left)) if left else
+            "has no expiry", _time.iso(self.due_at), note, orphan_note),
             record=replace(record, rotation_id=None, credential_id=None, soak_started_at=None)
             if not pre else record)
 
@@ -1148,7 +1124,7 @@ class _Planner:
             return "A rotation of credential %s was forced." % target.label()
         lead = lead_time(target.lifetime, self.lead)
         return ("Credential %s expires at %s, within the lead time of %s." % (
-            target.label(), format_time(target.expires), _days_text(lead)))
+            target.label(), _time.iso(target.expires), _days_text(lead)))
 
     def create(self, pre, why, revoked) -> Plan:
         """A CREATING plan (or BLOCKED by the OAuth 2.0 key limit)."""
@@ -1261,7 +1237,7 @@ def plan_rotation(remote_credentials: Iterable[Any], hosts: Any, ledger: Any, no
         holder = lock_holder(record, when)
         if holder is not None:
             return planner.plan(LOCKED, [Action(NOOP)], "Another run (%s) holds the rotation lock until %s."
-                                % (holder, format_time(record.lock_expires)))
+                                % (holder, _time.iso(record.lock_expires)))
     return planner.run()
 
 

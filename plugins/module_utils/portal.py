@@ -17,17 +17,17 @@ The key never leaves the key store; the work order holds the CSR, which is publi
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import re
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError, write_atomically
 from ansible_collections.mcdev.credentials.plugins.module_utils.devapi import Credential, IssuedCertificate, Project
 from ansible_collections.mcdev.credentials.plugins.module_utils.devapi_contract import Contract
 from ansible_collections.mcdev.credentials.plugins.module_utils.inventory import (
-    AWAITING_ISSUE, AWAITING_REVOKE, DEFAULT_LIFETIME, format_time, parse_time)
+    AWAITING_ISSUE, AWAITING_REVOKE, DEFAULT_LIFETIME)
 
 WORK_ORDER_VERSION = 1
 
@@ -144,7 +144,7 @@ class PortalDesk:
         self.issued = issued or None
         self.revoked_confirmed = revoked_confirmed if isinstance(revoked_confirmed, (set, frozenset)) \
             else bool(revoked_confirmed)
-        self.now = now or datetime.datetime.now(datetime.timezone.utc)
+        self.now = now or _time.now()
         self.calls_by_op = {}
         self.notes = []
         self.contract = Contract()
@@ -259,7 +259,7 @@ class PortalDesk:
         return {
             "version": WORK_ORDER_VERSION, "step": "create", "status": AWAITING_ISSUE,
             "project_id": self.project_id, "environment": environment.lower(), "kind": kind, "alias": alias,
-            "written": format_time(self.now),
+            "written": _time.iso(self.now),
             "screen": SCREENS[environment.lower()], "button": ADD_BUTTON[kind], "method": ADD_METHOD[kind],
             "csr": crypto.dump_csr(csr).decode("ascii"), "subject": csr.subject.rfc4514_string(),
             "public_key_fingerprint": crypto.public_key_fingerprint(csr),
@@ -308,7 +308,7 @@ class PortalDesk:
                 ", ".join(missing), "; ".join(asked[name] for name in missing)), source)
         record = dict(_active_record(kind, environment), alias=alias, source="portal",
                       publicKeyFingerprint=crypto.public_key_fingerprint(csr), subjectDn=csr.subject.rfc4514_string(),
-                      createdDate=format_time(self.now))
+                      createdDate=_time.iso(self.now))
         for name in ("consumer_key", "client_id", "kid"):
             if name in wanted:
                 value = str(material[name]).strip()
@@ -352,17 +352,17 @@ class PortalDesk:
         return {"certificate": crypto.dump_certificates([leaf]).decode("ascii"),
                 "chain": [crypto.dump_certificates([cert]).decode("ascii") for cert in certificates[1:]],
                 "fingerprint": crypto.certificate_fingerprint(leaf), "serialNumber": info["serial_number"],
-                "expiryDate": format_time(leaf.not_valid_after_utc)}
+                "expiryDate": _time.iso(leaf.not_valid_after_utc)}
 
     def _expiry(self, value, source):
         text = str(value).strip()
         try:
-            moment = parse_time(text)
+            moment = _time.parse(text)
         except ValueError:
             raise SuppliedMaterialError("expires %r is not a date (YYYY-MM-DD)" % text, source) from None
         if moment <= self.now:
             raise SuppliedMaterialError("expires %s is in the past; the new key cannot have expired" % text, source)
-        return format_time(moment)
+        return _time.iso(moment)
 
     def _close(self, paths, record):
         """Record the credential, then file the work order and the inbox file away (in that order: a crash between
@@ -430,13 +430,13 @@ class PortalDesk:
                 continue
             if not _ID.match(str(current)):
                 continue
-            expires = parse_time(facts.get("current_expires"))
+            expires = _time.parse(facts.get("current_expires"))
             record = dict(_active_record(self.kind, environment), id=current, alias=alias_prefix, source="hosts",
-                          fingerprint=facts.get("current_fingerprint"), expiryDate=format_time(expires),
-                          adoptedDate=format_time(self.now))
+                          fingerprint=facts.get("current_fingerprint"), expiryDate=_time.iso(expires),
+                          adoptedDate=_time.iso(self.now))
             if expires is not None:
                 # Not known: taken to be a credential of the usual lifetime, as the planner assumes of one without it
-                record.update(createdDate=format_time(expires - DEFAULT_LIFETIME), createdInferred=True)
+                record.update(createdDate=_time.iso(expires - DEFAULT_LIFETIME), createdInferred=True)
             known.add(current)
             adopted.append(record)
         if adopted and write:
@@ -469,7 +469,7 @@ class PortalDesk:
         confirmation, source = ({"revoked": True}, None) if self.confirmed(credential_id) \
             else self._inbox(paths["inbox"])
         if confirmation is not None and confirmation.get("revoked") is True:
-            record = dict(record, status="REVOKED", revokedDate=format_time(self.now))
+            record = dict(record, status="REVOKED", revokedDate=_time.iso(self.now))
             self._close(paths, record)
             return self._credential(record)
         if confirmation is not None:
@@ -483,7 +483,7 @@ class PortalDesk:
                      "public_key_fingerprint": record.get("publicKeyFingerprint"),
                      "consumer_key": record.get("consumerKey"), "kid": record.get("kid"),
                      "screen": SCREENS[environment], "action": REVOKE_ACTION[kind],
-                     "type": "REVOKE", "written": format_time(self.now), "inbox": paths["inbox"]}
+                     "type": "REVOKE", "written": _time.iso(self.now), "inbox": paths["inbox"]}
             self._publish(paths, order, _revoke_page(order))
         raise AwaitingPerson(AWAITING_REVOKE, order, paths, written)
 
@@ -517,14 +517,14 @@ def in_use_facts(credential):
     """What a work order says of the credential that stays in use until the person is done (None: nothing is)."""
     if credential is None:
         return None
-    return {"alias": credential.alias, "id": credential.id, "expires": format_time(credential.expires)}
+    return {"alias": credential.alias, "id": credential.id, "expires": _time.iso(credential.expires)}
 
 
 def awaiting_result(waiting, in_use, escalate_before=DEFAULT_ESCALATE_BEFORE, now=None, files=()):
     """(module result, failed) of a run that waits for the person: the reminder, louder as ``in_use`` (the
     credential the hosts use meanwhile) nears its expiry: a message, a warning once a rotation waits on it,
     a failure (which pages) within ``escalate_before`` days of it."""
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or _time.now()
     order, paths = waiting.order, waiting.paths
     verb = "Wrote" if waiting.written else "Still waiting on"
     if waiting.status == AWAITING_ISSUE:
@@ -543,7 +543,7 @@ def awaiting_result(waiting, in_use, escalate_before=DEFAULT_ESCALATE_BEFORE, no
     if in_use is not None and in_use.expires is not None:
         days = (in_use.expires - now).total_seconds() / 86400.0
         result["in_use_days_left"] = int(days // 1)
-        tail = "the credential in use, %s, expires %s (in %d days)" % (in_use.alias, format_time(in_use.expires), days // 1)
+        tail = "the credential in use, %s, expires %s (in %d days)" % (in_use.alias, _time.iso(in_use.expires), days // 1)
         if days <= escalate_before:
             failed = True
             msg = "%s; %s, within escalate_before (%d days): act now or the integration stops" % (

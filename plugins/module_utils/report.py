@@ -15,6 +15,7 @@ import html
 import math
 import os
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
 from ansible_collections.mcdev.credentials.plugins.module_utils import report_html as page
 
@@ -55,9 +56,9 @@ def _require(entry, where, fields, hint):
         raise ReportInputError("%s has no %s; %s" % (where, " or ".join(missing), hint))
 
 
-def _time(entry, where, field):
+def _time_field(entry, where, field):
     try:
-        return inv.parse_time(entry[field])
+        return _time.parse(entry[field])
     except (TypeError, ValueError):
         raise ReportInputError("%s.%s=%r is not an ISO 8601 time" % (where, field, entry[field])) from None
 
@@ -73,7 +74,7 @@ def _remote_row(cred, index, now, names):
         raise ReportInputError("%s has no expires: it looks like an entry of mc_credential_info's local list (it "
                                "has path and not_after); pass that list as local, not as credentials" % where)
     _require(cred, where, ("id", "expires"), "pass the credentials list that mc_credential_info returns")
-    expires = _time(cred, where, "expires")
+    expires = _time_field(cred, where, "expires")
     status = (cred.get("status") or "ACTIVE").upper()
     # a revoked credential is in no band: it is never notified and never counted
     band = inv.notice_bucket(expires, now) if status != "REVOKED" else None
@@ -85,7 +86,7 @@ def _remote_row(cred, index, now, names):
         "project_name": cred.get("project_name") or names.get(project_id) or None,
         "id": cred["id"], "alias": cred.get("alias") or cred["id"], "kind": cred.get("kind"),
         "environment": cred.get("environment"), "status": status, "fingerprint": cred.get("fingerprint"),
-        "expires": inv.format_time(expires), "days_left": _whole_days(inv.days_left(expires, now)), "band": band,
+        "expires": _time.iso(expires), "days_left": _whole_days(inv.days_left(expires, now)), "band": band,
         "deployed_on": [],
     }
 
@@ -93,14 +94,14 @@ def _remote_row(cred, index, now, names):
 def _local_row(entry, index, now):
     where = "local[%d]" % index
     _require(entry, where, ("path", "not_after"), "pass the local list that mc_credential_info returns")
-    expires = _time(entry, where, "not_after")
+    expires = _time_field(entry, where, "not_after")
     band = inv.notice_bucket(expires, now)
     host = entry.get("host")
     return {
         "source": "file", "project_id": None, "project_name": host or "certificate files",
         "id": entry["path"], "alias": os.path.basename(entry["path"]) or entry["path"], "kind": "certificate",
         "environment": None, "status": "EXPIRED" if band == "expired" else "ACTIVE",
-        "fingerprint": entry.get("fingerprint"), "subject": entry.get("subject"), "expires": inv.format_time(expires),
+        "fingerprint": entry.get("fingerprint"), "subject": entry.get("subject"), "expires": _time.iso(expires),
         "days_left": _whole_days(inv.days_left(expires, now)), "band": band,
         "deployed_on": [{"host": host or "this host", "current": True, "path": entry["path"]}],
     }
@@ -131,7 +132,7 @@ def build_report(credentials, deployed, now, include_revoked=False, local=None, 
         if row["status"] in ("ACTIVE", "EXPIRED"):
             summary[band_key(row["band"])] += 1
     summary["awaiting_person"] = len(work_orders or ())
-    return {"generated_at": inv.format_time(now), "bands": list(BANDS[1:]), "summary": summary, "credentials": rows,
+    return {"generated_at": _time.iso(now), "bands": list(BANDS[1:]), "summary": summary, "credentials": rows,
             "work_orders": list(work_orders or ())}
 
 

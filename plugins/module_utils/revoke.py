@@ -13,11 +13,10 @@ of one project + environment + kind and passes them here.
 
 from __future__ import annotations
 
-import datetime
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory
 
-UTC = datetime.timezone.utc
 REVOKED = "REVOKED"
 ACTIVE = "ACTIVE"
 EXPIRED = "EXPIRED"
@@ -120,7 +119,7 @@ def is_active(cred, now):
 
 
 def _newest_first_key(cred):
-    floor = datetime.datetime.min.replace(tzinfo=UTC)
+    floor = _time.EARLIEST
     return (getattr(cred, "created", None) or floor, getattr(cred, "expires", None) or floor, str(cred.id))
 
 
@@ -138,7 +137,7 @@ def select(credentials, ids=None, aliases=None, fingerprints=None, selector=None
     requested ids / aliases / fingerprints that match nothing (as
     ``(option, value)`` pairs).
     """
-    now = now or datetime.datetime.now(UTC)
+    now = now or _time.now()
     ids = [str(i) for i in (ids or []) if str(i).strip()]
     aliases = [str(a) for a in (aliases or []) if str(a).strip()]
     fingerprints = [normalize_fingerprint(f) for f in (fingerprints or []) if str(f).strip()]
@@ -200,7 +199,7 @@ def check_guards(credentials, targets, in_use_fingerprints=None, force_last=Fals
     * revoking every active credential of the kind in the environment
       (unless ``force_last``).
     """
-    now = now or datetime.datetime.now(UTC)
+    now = now or _time.now()
     in_use = set(normalize_fingerprint(f) for f in (in_use_fingerprints or []) if str(f).strip())
     if in_use and not ignore_in_use:
         busy = [c for c in targets if normalize_fingerprint(getattr(c, "fingerprint", None)) in in_use]
@@ -233,7 +232,7 @@ def status_diff(targets, after_status=REVOKED):
             "id": str(cred.id),
             "alias": getattr(cred, "alias", None),
             "fingerprint": getattr(cred, "fingerprint", None),
-            "expires": expires.strftime("%Y-%m-%dT%H:%M:%SZ") if expires else None,
+            "expires": _time.iso(expires) if expires else None,
             "status": status,
         }
 

@@ -12,14 +12,13 @@ cryptography (via crypto.py); no subprocess, no per-file module run.
 
 from __future__ import annotations
 
-import datetime
 import fnmatch
 import glob
 import os
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
 
-UTC = datetime.timezone.utc
 DEFAULT_PATTERNS = ("*.pem", "*.crt", "*.cer", "*.der", "*.p12", "*.pfx")
 _GLOB_CHARS = set("*?[")
 _MAX_FILE_BYTES = 1024 * 1024  # certificates and keystores are small; skip anything larger
@@ -157,7 +156,7 @@ def read_certificate_file(path, passphrases=(), now=None):
 
 def scan(paths, patterns=DEFAULT_PATTERNS, recurse=False, follow_symlinks=False, passphrases=(), now=None):
     """Gather and read. Returns ``(entries, errors, skipped_count, files_seen)``."""
-    now = now or datetime.datetime.now(UTC)
+    now = now or _time.now()
     files, errors = gather_files(paths, patterns, recurse, follow_symlinks)
     entries = []
     skipped = 0

@@ -23,7 +23,6 @@ Nothing secret (keys, passwords, access tokens) ever enters the result.
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import importlib
 import json
@@ -31,6 +30,7 @@ import os
 import time
 from urllib.parse import urlsplit
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.verify_options import KINDS
 
 # Import cost matters: AnsiballZ ships sources without .pyc, and every module process pays for
@@ -53,7 +53,6 @@ _KIND_LIBRARIES = {
 }
 
 
-UTC = datetime.timezone.utc
 # Causes by which the endpoint turns the credential itself away (not the network, not our inputs).
 REFUSED_CAUSES = frozenset(("unauthorized", "forbidden", "client_certificate_rejected", "token_rejected",
                             "handshake_refused"))
@@ -161,7 +160,7 @@ class Material(object):
         }
         if self.certificate is not None:
             not_after = self.certificate.not_valid_after_utc
-            out["not_after"] = not_after.strftime("%Y-%m-%dT%H:%M:%SZ")
+            out["not_after"] = _time.iso(not_after)
             out["days_left"] = int((not_after - now).total_seconds() // 86400)
             out["subject"] = self.certificate.subject.rfc4514_string()
             out["serial_number"] = "%x" % self.certificate.serial_number
@@ -288,13 +287,13 @@ def local_checks(material, now, expected_fingerprint=None):
             raise VerifyError(
                 "expired_certificate",
                 "The certificate %s expired on %s; not sent"
-                % (material.fingerprint, cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                % (material.fingerprint, _time.iso(cert.not_valid_after_utc)),
             )
         if now < cert.not_valid_before_utc:
             raise VerifyError(
                 "not_yet_valid",
                 "The certificate %s is valid only from %s; not sent"
-                % (material.fingerprint, cert.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ")),
+                % (material.fingerprint, _time.iso(cert.not_valid_before_utc)),
             )
     if expected_fingerprint:
         wanted = normalize_fingerprint(expected_fingerprint)
@@ -747,7 +746,7 @@ def probe_oauth2(material, token_url, client_id, kid, issuer=None, scopes=None, 
                               status=response.status_code, **facts)
         facts["token_type"] = "DPoP"
         facts["scopes_granted"] = sorted(token.scopes)
-        facts["token_expires_at"] = token.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        facts["token_expires_at"] = _time.iso(token.expires_at)
         facts["dpop_jkt"] = token.jkt
         if not url:
             facts.update(status=response.status_code, latency_ms=facts["token_latency_ms"], body=None,
@@ -791,7 +790,7 @@ def probe_oauth2(material, token_url, client_id, kid, issuer=None, scopes=None, 
 def run_probe(params, now=None, tmpdir=None):
     """Run the probe described by module params; return the result dict (never raises VerifyError)."""
     kind = params.get("kind")
-    now = now or datetime.datetime.now(UTC)
+    now = now or _time.now()
     url = params.get("url")
     result = {
         "kind": kind,

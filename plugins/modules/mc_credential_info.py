@@ -316,13 +316,12 @@ from ansible.module_utils.basic import AnsibleModule
 
 # The connection options without the API client: devapi (requests, urllib3, the OAuth 1.0a signer)
 # is imported in _remote() only, so a local-only scan neither pays for it nor needs those libraries.
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import connection
 # inventory holds the expiry rules (notice buckets, lead time) that both the remote and the local part use.
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory
 from ansible_collections.mcdev.credentials.plugins.module_utils import scan as _scan
-
-UTC = datetime.timezone.utc
 
 
 def _expiry_facts(expires, status, created, now, lead):
@@ -342,7 +341,7 @@ def _expiry_facts(expires, status, created, now, lead):
         "days_left": int(inventory.days_left(expires, now) // 1),
         "notice": inventory.notice_bucket(expires, now),
         "should_rotate": should,
-        "rotate_at": inventory.format_time(rotate_at),
+        "rotate_at": _time.iso(rotate_at),
     }
 
 
@@ -383,8 +382,8 @@ def _remote(module, params, now, lead):
     finally:
         if client is not None:
             client.close()
-    floor = datetime.datetime.min.replace(tzinfo=UTC)
-    records.sort(key=lambda r: (r["project_id"], -(inventory.parse_time(r["created"]) or floor).timestamp()))
+    floor = _time.EARLIEST
+    records.sort(key=lambda r: (r["project_id"], -(_time.parse(r["created"]) or floor).timestamp()))
     return records, calls, overrides
 
 
@@ -393,8 +392,8 @@ def _local(params, now, lead):
         params["paths"], patterns=params["patterns"], recurse=params["recurse"],
         follow_symlinks=params["follow_symlinks"], passphrases=params["pkcs12_passwords"], now=now)
     for entry in entries:
-        not_after = inventory.parse_time(entry["not_after"])
-        not_before = inventory.parse_time(entry["not_before"])
+        not_after = _time.parse(entry["not_after"])
+        not_before = _time.parse(entry["not_before"])
         entry.update(_expiry_facts(not_after, "ACTIVE", not_before, now, lead))
         entry["days_left"] = int(inventory.days_left(not_after, now) // 1)
         entry["remote"] = None
@@ -456,7 +455,7 @@ def main():
         lead = params["lead_time_days"]
         if lead is not None and lead <= 0:
             module.fail_json(msg="lead_time_days must be more than 0, got %s" % lead)
-        now = datetime.datetime.now(UTC)
+        now = _time.now()
 
         records, calls, overrides = [], 0, []
         if params["projects"]:

@@ -141,7 +141,6 @@ report:
   type: dict
 """
 
-import datetime
 import glob
 import json
 import os
@@ -150,9 +149,9 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
-from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
 from ansible_collections.mcdev.credentials.plugins.module_utils.portal import open_work_orders
 from ansible_collections.mcdev.credentials.plugins.module_utils.report import (
     ReportInputError,
@@ -245,7 +244,7 @@ def main():
     with unforeseen_errors(module, ("credentials", "local", "rotation_state_dir", "notify_state_path", "dest_dir", "webhook_ca_path")):
         p = module.params
         try:
-            now = inv.parse_time(p["now"]) if p["now"] else datetime.datetime.now(datetime.timezone.utc)
+            now = _time.parse(p["now"]) if p["now"] else _time.now()
         except ValueError:
             module.fail_json(msg="now=%r is not an ISO 8601 time" % p["now"])
         if p["webhook_url"] and not p["webhook_url"].lower().startswith("https://"):

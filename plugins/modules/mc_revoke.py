@@ -214,10 +214,10 @@ api_calls:
   sample: 2
 """
 
-import datetime
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import devapi, portal
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError
@@ -285,7 +285,7 @@ def main():
             else:
                 client = devapi.client_from_params(params, module.warn)
             credentials = client.list_credentials(project_id, environment=environment, kind=kind)
-            now = datetime.datetime.now(datetime.timezone.utc)
+            now = _time.now()
             targets, already, missing_refs = _revoke.select(
                 credentials, ids=params["credential_id"], aliases=params["alias"],
                 fingerprints=params["fingerprint"], selector=selector, now=now)

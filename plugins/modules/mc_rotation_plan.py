@@ -401,6 +401,7 @@ from dataclasses import replace
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
@@ -413,10 +414,6 @@ from ansible_collections.mcdev.credentials.plugins.module_utils import verify
 from ansible_collections.mcdev.credentials.plugins.module_utils.credential import KeyStore
 
 _LINEAGE_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def _utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 class PlanFailure(Exception):
@@ -577,7 +574,7 @@ def _shape(plan, params, ctl, remote, keys, run_id, facts):
     out = {"state": plan.state, "reason": plan.reason, "run_id": run_id, "gather": [], "create": None,
            "deploy": None, "revoke": [], "revoke_orphans": [], "remote": remote, "plan": plan.to_dict(),
            "rotation_id": plan.rotation_id, "invariant_ok": plan.invariant_ok, "invariant": plan.invariant,
-           "deadline": inv.format_time(plan.deadline), "unsupported": [], "work_orders": []}
+           "deadline": _time.iso(plan.deadline), "unsupported": [], "work_orders": []}
     by_id = dict((r["id"], r) for r in remote)
     deploy_hosts, verify_hosts, target = [], [], None
     for action in plan.actions:
@@ -677,7 +674,7 @@ def main():
     with unforeseen_errors(module, ("state_dir", "signing_key_path", "ca_path")):
         p = module.params
         try:
-            now = inv.parse_time(p["now"]) if p["now"] else _utcnow()
+            now = _time.parse(p["now"]) if p["now"] else _time.now()
         except ValueError:
             module.fail_json(msg="now=%r is not an ISO 8601 time (for example 2026-01-31T12:00:00Z)" % p["now"])
         for option in ("lead_days", "soak_hours", "backoff_base_minutes", "backoff_max_hours", "lock_ttl_minutes",
@@ -744,7 +741,7 @@ def _plan_waiting(module, p, ctl, now):
         while time.monotonic() < until and ctl.marks() == seen:
             time.sleep(_LOCK_POLL_SECONDS)
         if not p["now"]:
-            now = _utcnow()
+            now = _time.now()
 
 
 def _plan_phase(module, p, ctl, now):
@@ -815,7 +812,7 @@ def _plan_phase(module, p, ctl, now):
             revoked, revoke_error, waiting = _revoke_old(module, p, orphans, facts, now, desk)
             if revoke_error:
                 new_record = inv.release_lock(inv.ledger_after(replace(plan, ledger=new_record), {
-                    "ok": False, "at": inv.format_time(now),
+                    "ok": False, "at": _time.iso(now),
                     "error": "revoking orphan(s) %s failed: %s" % (", ".join(orphans), revoke_error)}), owner)
             else:
                 # done here: with nothing else to do, the run ends at this plan (and releases its lock below)
@@ -823,7 +820,7 @@ def _plan_phase(module, p, ctl, now):
                 idle = kinds <= inv.IDLE_ACTIONS
                 if idle and new_record.attempts:
                     new_record = inv.ledger_after(replace(plan, ledger=new_record),
-                                                  {"ok": True, "at": inv.format_time(now)})
+                                                  {"ok": True, "at": _time.iso(now)})
         if p["phase"] == "record" and owner:
             if plan.state == inv.REVOKING and p["revoke"]:
                 ids = [cid for action in plan.actions if action.kind == inv.REVOKE for cid in action.credential_ids]
@@ -831,12 +828,12 @@ def _plan_phase(module, p, ctl, now):
                 if not waiting or revoke_error:
                     # a revocation that waits for the person in the portal is neither done nor failed
                     new_record = inv.ledger_after(replace(plan, ledger=new_record), {
-                        "ok": revoke_error is None, "at": inv.format_time(now), "error": revoke_error})
+                        "ok": revoke_error is None, "at": _time.iso(now), "error": revoke_error})
             elif p["host_facts"] and new_record.attempts:
                 # the fleet came through: clear the backoff of earlier failures
                 new_record = inv.ledger_after(inv.Plan(state=inv.VERIFYING, actions=(inv.Action(inv.VERIFY),),
                                                        reason="", ledger=new_record), {"ok": True,
-                                                                                       "at": inv.format_time(now)})
+                                                                                       "at": _time.iso(now)})
             new_record = inv.release_lock(new_record, owner)  # the record phase ends the run
         elif idle and owner:
             new_record = inv.release_lock(new_record, owner)
@@ -1030,10 +1027,10 @@ def _failed(module, p, ctl, now):
         if first:
             step = inv.Action(inv.DEPLOY, hosts=(p["host"],)) if p["host"] else inv.Action(inv.CREATE)
             plan = inv.Plan(state=inv.DEPLOYING if p["host"] else inv.CREATING, actions=(step,), reason="",
-                            ledger=record, deadline=inv.parse_time(p["deadline"]) if p["deadline"] else None,
+                            ledger=record, deadline=_time.parse(p["deadline"]) if p["deadline"] else None,
                             backoff=inv.Backoff(base=datetime.timedelta(minutes=p["backoff_base_minutes"]),
                                                 cap=datetime.timedelta(hours=p["backoff_max_hours"])))
-            record = inv.ledger_after(plan, {"ok": False, "at": inv.format_time(now), "error": message})
+            record = inv.ledger_after(plan, {"ok": False, "at": _time.iso(now), "error": message})
         else:
             record = replace(record, last_error="%s; %s" % (record.last_error, message))
         record = inv.release_lock(record, p["run_id"])
@@ -1053,7 +1050,7 @@ def _failed(module, p, ctl, now):
     retry = ""
     if record.next_attempt_at:
         retry = (" Attempt %d failed; a scheduled run retries after %s (a manual run retries at once)."
-                 % (record.attempts, inv.format_time(record.next_attempt_at)))
+                 % (record.attempts, _time.iso(record.next_attempt_at)))
     if p["host"]:
         text = ("Rotation of %s stopped on host %s: %s.%s Nothing was revoked: the old credential stays active."
                 "%s" % (p["name"], p["host"], error.rstrip("."), back, retry))
@@ -1073,11 +1070,11 @@ def _release(module, p, ctl, now):
             plan = inv.Plan(state=inv.REVOKING,
                             actions=(inv.Action(inv.REVOKE, credential_ids=tuple(p["revoked"])),),
                             reason="", ledger=record)
-            record = inv.ledger_after(plan, {"ok": True, "at": inv.format_time(now)})
+            record = inv.ledger_after(plan, {"ok": True, "at": _time.iso(now)})
         elif record.attempts:
             # this run came through: clear the backoff of earlier failures
             plan = inv.Plan(state=inv.VERIFYING, actions=(inv.Action(inv.VERIFY),), reason="", ledger=record)
-            record = inv.ledger_after(plan, {"ok": True, "at": inv.format_time(now)})
+            record = inv.ledger_after(plan, {"ok": True, "at": _time.iso(now)})
         record = inv.release_lock(record, p["run_id"])
         if not module.check_mode and record != stored:
             ctl.ledger.write(record)

@@ -15,7 +15,7 @@ import fleet as F
 
 os.environ.setdefault("NETNS_PREFIX", "mcrot")  # our own namespaces: `down` never touches another run's
 
-from ansible_collections.mcdev.credentials.plugins.module_utils import inventory
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time, inventory
 
 
 @pytest.fixture(scope="module")
@@ -185,12 +185,12 @@ def test_crash_after_create_resumes_without_a_duplicate(make_fleet):
 
     holder = fl.ledger()
     assert holder.get("lock_owner"), "the crashed run still holds its lock"
-    expires = inventory.parse_time(holder["lock_expires"])
-    if (expires - inventory.parse_time(F.iso(time.time()))).total_seconds() > 8:
+    expires = _time.parse(holder["lock_expires"])
+    if (expires - _time.parse(F.iso(time.time()))).total_seconds() > 8:
         locked = fl.rotate(_check=False, **fast_lock)
         assert locked.rc != 0 and "being rotated by another run" in locked.output
     # the dead run's lock expires by itself
-    time.sleep(max(0.0, (expires - inventory.parse_time(F.iso(time.time()))).total_seconds()) + 1)
+    time.sleep(max(0.0, (expires - _time.parse(F.iso(time.time()))).total_seconds()) + 1)
     fl.rotate(**fast_lock)
     creds = fl.credentials()
     assert [c["id"] for c in creds if c["id"] != old["id"]] == [created[0]["id"]], "no duplicate credential"

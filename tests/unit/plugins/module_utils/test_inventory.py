@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
 from ansible_collections.mcdev.credentials.plugins.module_utils.inventory import (
     Backoff, HostState, Ledger, LedgerError, LedgerRecord, LockHeld, Outcome, VersionFact,
@@ -999,7 +1000,7 @@ def test_an_unanswered_create_work_order_waits_and_attempts_nothing():
     # the same rotation id, no attempt counted, and the in-use credential is what the deadline races
     assert waiting.ledger.rotation_id == first.ledger.rotation_id
     assert inv.ledger_after(waiting, {"ok": False, "at": iso(NOW)}) == waiting.ledger
-    assert waiting.in_use_id == "c1" and waiting.deadline == inv.parse_time(old["expires"]) - inv.DEADLINE_MARGIN
+    assert waiting.in_use_id == "c1" and waiting.deadline == _time.parse(old["expires"]) - inv.DEADLINE_MARGIN
     # answered: the create goes ahead (the step checks the answer); another alias's work order holds nothing up
     assert plan([old], hosts, first.ledger, work_orders={"create": {alias: True}}).state == inv.CREATING
     assert plan([old], hosts, first.ledger, work_orders={"create": {"app-other": False}}).state == inv.CREATING

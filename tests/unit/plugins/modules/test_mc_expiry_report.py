@@ -8,6 +8,7 @@ import threading
 
 import pytest
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.modules import mc_expiry_report as report
 from ansible_collections.mcdev.credentials.tests.unit.plugins.modules.utils import ModuleFail, run_module
 
@@ -39,7 +40,7 @@ def _fleet(tmp_path):
 
 
 def test_bands_and_deployments(tmp_path):
-    out = report.build_report(CREDS, report.deployments(_fleet(tmp_path)), report.inv.parse_time(NOW))
+    out = report.build_report(CREDS, report.deployments(_fleet(tmp_path)), _time.parse(NOW))
     rows = dict((r["id"], r) for r in out["credentials"])
     assert "revoked" not in rows
     assert rows["soon"]["band"] == 7 and rows["month"]["band"] == 30 and rows["later"]["band"] is None
@@ -52,7 +53,7 @@ def test_bands_and_deployments(tmp_path):
 
 def test_html_is_self_contained(tmp_path):
     out = report.build_report(CREDS + [_cred("x", "2026-07-01T00:00:00Z", alias="<script>alert(1)</script>")],
-                              {}, report.inv.parse_time(NOW))
+                              {}, _time.parse(NOW))
     page = report.render_html(out, "Expiry <test>")
     assert page.startswith("<!DOCTYPE html>") and "<svg" in page and "<style>" in page
     for external in ("http://", "https://", "src=", "<link", "@import", "url("):
@@ -157,7 +158,7 @@ def test_check_mode_writes_and_sends_nothing(tmp_path, webhook):
 
 
 def test_revoked_credentials_are_in_no_band(tmp_path):
-    out = report.build_report(CREDS, {}, report.inv.parse_time(NOW), include_revoked=True)
+    out = report.build_report(CREDS, {}, _time.parse(NOW), include_revoked=True)
     rows = dict((r["id"], r) for r in out["credentials"])
     assert rows["revoked"]["band"] is None and rows["revoked"]["status"] == "REVOKED"
     assert ">revoked<" in report.render_html(out, "t")
