@@ -673,7 +673,7 @@ class DevApiClient:
         self._warn = warn or (lambda message: None)
         self._sleep = sleep or time.sleep
         self._clock = clock or time.monotonic
-        self._now = now or (lambda: _time.now())
+        self._now = now or _time.now
         self._rng = rng or random.Random()
         self.call_count = 0
         self.retry_count = 0
