@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 
+from ansible_collections.mcdev.credentials.plugins.module_utils import _io
 from ansible_collections.mcdev.credentials.plugins.module_utils.crypto import CryptoError
 
 REGENERATE_CHOICES = ["never", "fail", "partial_idempotence", "full_idempotence", "always"]
@@ -23,7 +23,7 @@ EXISTING_MATCHES = "matches"
 EXISTING_DIFFERS = "differs"        # readable, but not of the asked type/size/curve
 EXISTING_UNREADABLE = "unreadable"  # corrupt, or the passphrase does not open it
 
-PRIVATE_MODE = 0o600
+PRIVATE_MODE = _io.PRIVATE_MODE
 PUBLIC_MODE = 0o644
 
 
@@ -102,38 +102,6 @@ def read_required(path, option):
     return data
 
 
-def write_atomically(path, data):
-    """Write bytes so that readers see the old file or the new one, never half of either.
-
-    The temporary file is created 0600 in the target directory (same file
-    system, so the rename is atomic), flushed to disk, then renamed over path.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        try:
-            os.unlink(tmp_path)
-        except OSError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
-
-
 def file_args_for(module, path, default_mode):
     """The file common arguments for ``path``, with ``default_mode`` when the task sets no mode."""
     file_args = module.load_file_common_arguments(module.params, path=path)
@@ -144,7 +112,7 @@ def file_args_for(module, path, default_mode):
 
 def atomic_write(module, path, data, default_mode=PRIVATE_MODE):
     """Write ``data`` atomically, then apply owner/group/mode/... from the task. Returns True."""
-    write_atomically(path, data)
+    _io.write_atomically(path, data)
     module.set_fs_attributes_if_different(file_args_for(module, path, default_mode), True)
     return True
 

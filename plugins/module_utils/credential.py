@@ -29,14 +29,13 @@ import math
 import os
 import re
 
-from ansible_collections.mcdev.credentials.plugins.module_utils import _time
+from ansible_collections.mcdev.credentials.plugins.module_utils import _io, _time
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto, portal
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import (
     PRIVATE_MODE,
     PUBLIC_MODE,
     InputError,
     read_if_exists,
-    write_atomically,
 )
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library
 from ansible_collections.mcdev.credentials.plugins.module_utils.portal import portal_argument_spec
@@ -263,7 +262,7 @@ class KeyStore:
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
         data = crypto.dump_private_key(key, "pkcs8_pem", self.passphrase or None)
         path = self.path(alias)
-        write_atomically(path, data)
+        _io.write_atomically(path, data)
         os.chmod(path, PRIVATE_MODE)
         return path
 
@@ -898,7 +897,7 @@ class CredentialManager:
     def _write(self, option, path, data, mode, same):
         changed = not same
         if not same and not self.check_mode:
-            write_atomically(path, data)
+            _io.write_atomically(path, data)
         if not self.check_mode and os.path.exists(path) and (os.stat(path).st_mode & 0o7777) != mode:
             os.chmod(path, mode)
             changed = True

@@ -33,9 +33,8 @@ import os
 import pwd
 import re
 import stat
-from contextlib import contextmanager
 
-from ansible_collections.mcdev.credentials.plugins.module_utils import _time
+from ansible_collections.mcdev.credentials.plugins.module_utils import _io, _time
 
 META_NAME = "meta.json"
 CURRENT = "current"
@@ -177,40 +176,11 @@ def _read_regular(name, dir_fd, limit=16 * 1024 * 1024):
         os.close(fd)
 
 
-@contextmanager
-def _unlinked_on_failure(tmp, dir_fd):
-    """Remove the temporary ``tmp`` if the block fails (even on KeyboardInterrupt), then re-raise."""
-    try:
-        yield
-    except BaseException:
-        try:
-            os.unlink(tmp, dir_fd=dir_fd)
-        except OSError:
-            pass
-        raise
-
-
 def _write_atomic(name, data, dir_fd, mode, uid=-1, gid=-1):
-    """temp (0600, O_EXCL|O_NOFOLLOW) -> fsync -> chmod/chown -> rename over ``name``."""
-    tmp = ".%s.tmp-%d-%s" % (name, os.getpid(), os.urandom(4).hex())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600,
-                 dir_fd=dir_fd)
-    with _unlinked_on_failure(tmp, dir_fd):
-        try:
-            view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
-            os.fsync(fd)
-            if uid != -1 or gid != -1:
-                os.fchown(fd, uid, gid)
-            os.fchmod(fd, mode)
-        finally:
-            os.close(fd)
-        existing = _lstat(name, dir_fd)
-        if existing is not None and stat.S_ISDIR(existing.st_mode):
-            raise DeployError("refusing to replace %r: it is a directory" % name)
-        os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    existing = _lstat(name, dir_fd)
+    if existing is not None and stat.S_ISDIR(existing.st_mode):
+        raise DeployError("refusing to replace %r: it is a directory" % name)
+    _io.write_atomically(name, data, mode, uid, gid, dir_fd=dir_fd)
 
 
 def sha256_hex(data):
@@ -242,7 +212,7 @@ def _flip(dir_fd, version):
     """Point ``current`` at versions/<version> in one rename."""
     tmp = ".%s.tmp-%d-%s" % (CURRENT, os.getpid(), os.urandom(4).hex())
     os.symlink("%s/%s" % (VERSIONS, version), tmp, dir_fd=dir_fd)
-    with _unlinked_on_failure(tmp, dir_fd):
+    with _io.unlinked_on_failure(tmp, dir_fd):
         os.rename(tmp, CURRENT, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     os.fsync(dir_fd)
 

@@ -30,13 +30,12 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator, Mapping
 
-from ansible_collections.mcdev.credentials.plugins.module_utils import _time
+from ansible_collections.mcdev.credentials.plugins.module_utils import _io, _time
 
 # ---------------------------------------------------------------------------
 # constants
@@ -1360,27 +1359,11 @@ class Ledger:
     def write(self, record: LedgerRecord | Mapping[str, Any]) -> bool:
         """Write the record (temp file 0600 -> fsync -> rename). Returns False when nothing changed."""
         text = json.dumps(LedgerRecord.from_dict(record).to_dict(), indent=2, sort_keys=True) + "\n"
+        self._ensure_dir()
         try:
-            with open(self.path, "r", encoding="utf-8") as handle:
-                if handle.read() == text:
-                    return False
-        except FileNotFoundError:
-            pass
-        directory = self._ensure_dir()
-        fd, tmp = tempfile.mkstemp(prefix=".ledger-", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
+            return _io.write_if_changed(self.path, text.encode("utf-8"))
         except OSError as exc:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             raise LedgerError("cannot write the rotation ledger %s: %s" % (self.path, exc)) from exc
-        return True
 
     def _ensure_dir(self) -> str:
         directory = os.path.dirname(os.path.abspath(self.path))

@@ -21,9 +21,9 @@ import json
 import os
 import re
 
-from ansible_collections.mcdev.credentials.plugins.module_utils import _time
+from ansible_collections.mcdev.credentials.plugins.module_utils import _io, _time
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
-from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError, write_atomically
+from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError
 from ansible_collections.mcdev.credentials.plugins.module_utils.devapi import Credential, IssuedCertificate, Project
 from ansible_collections.mcdev.credentials.plugins.module_utils.devapi_contract import Contract
 from ansible_collections.mcdev.credentials.plugins.module_utils.inventory import (
@@ -123,7 +123,7 @@ def _work_orders_in(folder, steps=("create", "revoke")):
 
 
 def _write_json(path, data):
-    write_atomically(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    _io.write_atomically(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 class PortalDesk:
@@ -446,7 +446,7 @@ class PortalDesk:
     def _publish(self, paths, order, page):
         self._ensure_dirs()
         _write_json(paths["json"], order)
-        write_atomically(paths["page"], page.encode("utf-8"))
+        _io.write_atomically(paths["page"], page.encode("utf-8"))
 
     # -- revoke -------------------------------------------------------------------------
 

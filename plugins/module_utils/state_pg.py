@@ -23,7 +23,7 @@ import os
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
-from ansible_collections.mcdev.credentials.plugins.module_utils.common import PRIVATE_MODE, write_atomically
+from ansible_collections.mcdev.credentials.plugins.module_utils import _io
 from ansible_collections.mcdev.credentials.plugins.module_utils.inventory import LedgerError, LedgerRecord
 
 TABLE = "mcdev_rotation_state"
@@ -171,8 +171,8 @@ class SharedState:
             if alias + KEY_SUFFIX not in local:
                 os.makedirs(directory, mode=0o700, exist_ok=True)
                 path = os.path.join(directory, alias + KEY_SUFFIX)
-                write_atomically(path, data)
-                os.chmod(path, PRIVATE_MODE)
+                _io.write_atomically(path, data)
+                os.chmod(path, _io.PRIVATE_MODE)
 
 
 class SharedLedger:

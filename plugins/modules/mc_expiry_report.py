@@ -144,12 +144,11 @@ report:
 import glob
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
 
-from ansible_collections.mcdev.credentials.plugins.module_utils import _time
+from ansible_collections.mcdev.credentials.plugins.module_utils import _io, _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils.portal import open_work_orders
@@ -192,24 +191,6 @@ def deployments(state_dir):
                 out.setdefault(current, []).append({"host": host, "current": True, "lineage": lineage,
                                                     "verified_at": facts.get("verified_at")})
     return out
-
-
-def _write(path, text, mode=0o644):
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _read_text(path):
@@ -277,7 +258,7 @@ def main():
             os.makedirs(p["dest_dir"], exist_ok=True)
             for path, text in ((html_path, html_text), (json_path, json_text)):
                 if not same(_read_text(path), text):
-                    _write(path, text)
+                    _io.write_atomically(path, text.encode("utf-8"), 0o644)
                     changed = True
         notified = {}
         raw = _read_text(state_path)
@@ -309,7 +290,7 @@ def main():
                 sent.append(entry)
             if sent and not module.check_mode:
                 os.makedirs(os.path.dirname(os.path.abspath(state_path)), exist_ok=True)
-                _write(state_path, json.dumps(notified, indent=2, sort_keys=True) + "\n", 0o600)
+                _io.write_atomically(state_path, (json.dumps(notified, indent=2, sort_keys=True) + "\n").encode("utf-8"))
                 changed = True
         result = dict(changed=changed or bool(sent), html_path=html_path, json_path=json_path,
                       summary=report["summary"], notifications=sent, report=report)

@@ -401,7 +401,7 @@ from dataclasses import replace
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from ansible_collections.mcdev.credentials.plugins.module_utils import _time
+from ansible_collections.mcdev.credentials.plugins.module_utils import _io, _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
@@ -457,16 +457,8 @@ class Controller(object):
         return data if isinstance(data, type(default)) else default
 
     def _write_json(self, path, data):
-        text = json.dumps(data, indent=2, sort_keys=True) + "\n"
-        try:
-            with open(path, "r", encoding="utf-8") as handle:
-                if handle.read() == text:
-                    return False
-        except FileNotFoundError:
-            pass
         self.ensure()
-        common.write_atomically(path, text.encode("utf-8"))
-        return True
+        return _io.write_if_changed(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
     def fleet(self):
         return self.shared.read_json("fleet", {}) if self.shared else self._read_json(self.fleet_path, {})

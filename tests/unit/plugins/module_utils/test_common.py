@@ -10,7 +10,7 @@ import stat
 import pytest
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcdev.credentials.plugins.module_utils import common
+from ansible_collections.mcdev.credentials.plugins.module_utils import _io, common
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError
 from ansible_collections.mcdev.credentials.plugins.module_utils.crypto import CryptoError
 from ansible_collections.mcdev.credentials.tests.unit.plugins.modules.utils import patch_module_args
@@ -106,7 +106,7 @@ def test_write_atomically_replaces_file_and_leaves_no_temp(tmp_path):
     path = tmp_path / "key.pem"
     path.write_bytes(b"old")
     old_inode = os.stat(path).st_ino
-    common.write_atomically(str(path), b"new")
+    _io.write_atomically(str(path), b"new")
     assert path.read_bytes() == b"new"
     assert os.stat(path).st_ino != old_inode  # a rename, not an in-place rewrite
     assert mode_of(path) == 0o600  # the temp file's mode travels with the rename
@@ -117,7 +117,7 @@ def test_write_atomically_cleans_up_on_failure(tmp_path):
     target = tmp_path / "dir"
     target.mkdir()
     with pytest.raises(OSError):
-        common.write_atomically(str(target), b"data")  # cannot rename a file over a directory
+        _io.write_atomically(str(target), b"data")  # cannot rename a file over a directory
     assert sorted(os.listdir(tmp_path)) == ["dir"]
 
 
