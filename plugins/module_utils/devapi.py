@@ -43,7 +43,7 @@ from urllib.parse import quote, urlparse
 
 # The connection options live in connection.py (so a module can take them without importing this
 # client); they are re-exported here under their historical names.
-from ansible_collections.mcdev.credentials.plugins.module_utils import _time
+from ansible_collections.mcdev.credentials.plugins.module_utils import _fingerprint, _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.connection import (  # noqa: F401 pylint: disable=unused-import
     CONNECTION_MUTUALLY_EXCLUSIVE,
     CONNECTION_REQUIRED_TOGETHER,
@@ -466,7 +466,8 @@ class _TransportFailure(Exception):
 # ---------------------------------------------------------------------------
 
 
-def _normalize_hex(value):
+def _serial_hex(value):
+    """A certificate serial number as lowercase hex digits only (the API may send it with colons)."""
     if value in (None, ''):
         return None
     return re.sub(r'[^0-9a-f]', '', str(value).lower()) or None
@@ -548,9 +549,9 @@ class Credential:
         values['id'] = str(values['id'])
         values['created'] = _time.parse_or_none(values['created'])
         values['expires'] = _time.parse_or_none(values['expires'])
-        values['fingerprint'] = _normalize_hex(values['fingerprint'])
-        values['public_key_fingerprint'] = _normalize_hex(values['public_key_fingerprint'])
-        values['serial'] = _normalize_hex(values['serial'])
+        values['fingerprint'] = _fingerprint.normalize(values['fingerprint'])
+        values['public_key_fingerprint'] = _fingerprint.normalize(values['public_key_fingerprint'])
+        values['serial'] = _serial_hex(values['serial'])
         # Fill what the record lacks from the certificate itself.
         for attr, value in _certificate_facts(values['certificate_pem']).items():
             if values.get(attr) is None:

@@ -14,7 +14,7 @@ of one project + environment + kind and passes them here.
 from __future__ import annotations
 
 
-from ansible_collections.mcdev.credentials.plugins.module_utils import _time
+from ansible_collections.mcdev.credentials.plugins.module_utils import _fingerprint, _time
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory
 
 REVOKED = "REVOKED"
@@ -39,14 +39,6 @@ class SelectionError(Exception):
     def __init__(self, msg):
         super().__init__(msg)
         self.msg = msg
-
-
-def normalize_fingerprint(value):
-    """Lowercase hex without separators, from AA:BB.., 'sha256:..', or plain hex."""
-    text = str(value or "").strip().lower()
-    if text.startswith("sha256:"):
-        text = text[len("sha256:"):]
-    return "".join(ch for ch in text if ch in "0123456789abcdef")
 
 
 def parse_selector(value):
@@ -140,7 +132,7 @@ def select(credentials, ids=None, aliases=None, fingerprints=None, selector=None
     now = now or _time.now()
     ids = [str(i) for i in (ids or []) if str(i).strip()]
     aliases = [str(a) for a in (aliases or []) if str(a).strip()]
-    fingerprints = [normalize_fingerprint(f) for f in (fingerprints or []) if str(f).strip()]
+    fingerprints = [str(f).strip() for f in (fingerprints or []) if str(f).strip()]
     parsed = parse_selector(selector) if not isinstance(selector, tuple) else selector
 
     matched = []
@@ -162,10 +154,11 @@ def select(credentials, ids=None, aliases=None, fingerprints=None, selector=None
             missing.append(("alias", wanted))
         for cred in hits:
             add(cred)
-    for wanted in fingerprints:
-        hits = [c for c in credentials if normalize_fingerprint(getattr(c, "fingerprint", None)) == wanted]
+    for given in fingerprints:
+        wanted = _fingerprint.normalize(given)  # None (not a fingerprint) matches nothing, not every unknown one
+        hits = [c for c in credentials if wanted and _fingerprint.normalize(getattr(c, "fingerprint", None)) == wanted]
         if not hits:
-            missing.append(("fingerprint", wanted))
+            missing.append(("fingerprint", wanted or given))
         for cred in hits:
             add(cred)
 
@@ -200,9 +193,9 @@ def check_guards(credentials, targets, in_use_fingerprints=None, force_last=Fals
       (unless ``force_last``).
     """
     now = now or _time.now()
-    in_use = set(normalize_fingerprint(f) for f in (in_use_fingerprints or []) if str(f).strip())
+    in_use = set(_fingerprint.normalize(f) for f in (in_use_fingerprints or [])) - {None}
     if in_use and not ignore_in_use:
-        busy = [c for c in targets if normalize_fingerprint(getattr(c, "fingerprint", None)) in in_use]
+        busy = [c for c in targets if _fingerprint.normalize(getattr(c, "fingerprint", None)) in in_use]
         if busy:
             raise RevokeRefused(
                 "Refusing to revoke %s: %s still in use (its fingerprint is in in_use_fingerprints); "

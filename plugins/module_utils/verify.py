@@ -30,7 +30,7 @@ import os
 import time
 from urllib.parse import urlsplit
 
-from ansible_collections.mcdev.credentials.plugins.module_utils import _time
+from ansible_collections.mcdev.credentials.plugins.module_utils import _fingerprint, _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.verify_options import KINDS
 
 # Import cost matters: AnsiballZ ships sources without .pyc, and every module process pays for
@@ -296,7 +296,10 @@ def local_checks(material, now, expected_fingerprint=None):
                 % (material.fingerprint, _time.iso(cert.not_valid_before_utc)),
             )
     if expected_fingerprint:
-        wanted = normalize_fingerprint(expected_fingerprint)
+        wanted = _fingerprint.normalize(expected_fingerprint)
+        if wanted is None:
+            raise VerifyError("invalid_input", "expected_fingerprint %r is not a fingerprint: give the SHA-256 of the "
+                                               "certificate in hex (colons allowed)" % str(expected_fingerprint)[:80])
         have = material.fingerprint
         if have is None:
             raise VerifyError("invalid_input", "expected_fingerprint needs the certificate "
@@ -307,14 +310,6 @@ def local_checks(material, now, expected_fingerprint=None):
                 "The local certificate is %s, not the expected %s: this host does not carry the expected credential"
                 % (have, wanted),
             )
-
-
-def normalize_fingerprint(value):
-    """Lowercase hex without separators (contracts.md), from any common spelling."""
-    text = str(value).strip().lower()
-    if text.startswith("sha256:"):
-        text = text[len("sha256:"):]
-    return text.replace(":", "").replace(" ", "").replace("-", "")
 
 
 # --------------------------------------------------------------------------
