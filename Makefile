@@ -1,5 +1,5 @@
 # mcdev.credentials — build and test entry points.
-#   make test      everything CI runs: units, sanity, lint, integration, reliability, molecule, bench-smoke
+#   make test      everything CI runs: ruff, units, sanity, lint, integration, reliability, molecule, bench-smoke
 #   make ee        an execution environment's build context with this checkout's collection (ansible-builder)
 #   make emulator  the local Developers API emulator in the foreground
 # The collection is copied (ansible-test refuses symlinks) to
@@ -26,9 +26,9 @@ SHELL := /bin/bash
 # Run a stage's command and print how long it took, keeping its exit status.
 timed = start=$$(date +%s); $(1); rc=$$?; echo "\#\#\# stage $@: $$(( $$(date +%s) - start )) s (exit $$rc)"; exit $$rc
 
-.PHONY: test venv layout units sanity lint integration emulator clean demo
+.PHONY: test venv layout ruff units sanity lint integration emulator clean demo
 
-test: units sanity lint integration reliability molecule bench-smoke
+test: ruff units sanity lint integration reliability molecule bench-smoke
 	@echo "make test: all stages passed"
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -45,6 +45,10 @@ layout: venv
 	mkdir -p $(COLL)
 	tar -C $(CURDIR) --exclude=./build --exclude=./.git --exclude=./tests/output \
 	    --exclude=./.ansible --exclude=./collections --exclude='__pycache__' -cf - . | tar -C $(COLL) -xf -
+
+# ruff.toml: pycodestyle, pyflakes, bugbear and pylint's error/warning rules over plugins, tests and bench.
+ruff: layout
+	@cd $(COLL) && $(call timed,$(BIN)/ruff check --no-cache .)
 
 units: layout
 	@cd $(COLL) && $(call timed,$(BIN)/python -m pytest tests/unit -p no:cacheprovider -q -n 2)

@@ -29,7 +29,7 @@ def _read(path, option):
         with open(path, "rb") as handle:
             return handle.read()
     except OSError as exc:
-        raise AnsibleActionFail("%s: cannot read %s on the controller: %s" % (option, path, exc.strerror))
+        raise AnsibleActionFail("%s: cannot read %s on the controller: %s" % (option, path, exc.strerror)) from exc
 
 
 def build_bundle(args):
@@ -67,7 +67,7 @@ def build_bundle(args):
             else:
                 raise AnsibleActionFail("mc_deploy: key_formats entry %r is not one of p12, pem" % fmt)
     except crypto.CryptoError as exc:
-        raise AnsibleActionFail("mc_deploy: %s" % exc)
+        raise AnsibleActionFail("mc_deploy: %s" % exc) from exc
     return files
 
 

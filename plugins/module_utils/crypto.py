@@ -507,7 +507,7 @@ def _x509_name(pairs):
             attributes.append(x509.NameAttribute(ObjectIdentifier(SUBJECT_OIDS[short]), value))
         except ValueError as exc:
             label = "CN (common_name)" if short == "CN" else short
-            raise CryptoError("subject %s of %d characters is not valid: %s" % (label, len(value), exc))
+            raise CryptoError("subject %s of %d characters is not valid: %s" % (label, len(value), exc)) from exc
     return x509.Name(attributes)
 
 

@@ -69,7 +69,7 @@ def resolve_ids(owner=None, group=None):
         if group:
             gid = int(group) if str(group).isdigit() else grp.getgrnam(group).gr_gid
     except KeyError as exc:
-        raise DeployError("owner/group %s does not exist on this host" % exc)
+        raise DeployError("owner/group %s does not exist on this host" % exc) from exc
     return uid, gid
 
 
@@ -127,7 +127,7 @@ def _open_dir(name, dir_fd, create, mode=DIR_MODE, what="folder"):
             raise
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise DeployError("refusing to use %s %r: it is a symlink or not a directory" % (what, name))
+            raise DeployError("refusing to use %s %r: it is a symlink or not a directory" % (what, name)) from exc
         raise
     try:
         os.mkdir(name, mode, dir_fd=dir_fd)
@@ -137,7 +137,7 @@ def _open_dir(name, dir_fd, create, mode=DIR_MODE, what="folder"):
         return os.open(name, flags, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-            raise DeployError("refusing to use %s %r: it is a symlink or not a directory" % (what, name))
+            raise DeployError("refusing to use %s %r: it is a symlink or not a directory" % (what, name)) from exc
         raise
 
 
@@ -156,7 +156,7 @@ def _read_regular(name, dir_fd, limit=16 * 1024 * 1024):
         return None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise DeployError("refusing to read %r: it is a symlink" % name)
+            raise DeployError("refusing to read %r: it is a symlink" % name) from exc
         raise
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -287,9 +287,9 @@ class Layout(object):
         except FileNotFoundError:
             if not self.create:
                 return self  # nothing deployed here yet (root_fd stays None)
-            raise DeployError("base path %r does not exist" % self.base)
+            raise DeployError("base path %r does not exist" % self.base) from None
         except NotADirectoryError:
-            raise DeployError("base path %r is not a directory" % self.base)
+            raise DeployError("base path %r is not a directory" % self.base) from None
         self._fds.append(base_fd)
         try:
             self.root_fd = _open_dir(self.name, base_fd, self.create, what="credential folder")

@@ -812,7 +812,7 @@ class DevApiClient:
                     return adopted
                 wait = self._next_wait(budget, None)
                 if wait is None:
-                    raise ambiguous.error
+                    raise ambiguous.error from ambiguous
                 self.notes.append('the answer to creating %r was lost and no such credential exists; creating it again' % alias)
                 self._sleep(wait)
             except DevApiError as exc:
@@ -872,7 +872,7 @@ class DevApiClient:
                               description='the answer was lost (%s), so the renewal may or may not have happened'
                               % (error.reason_code or 'HTTP %s' % error.status),
                               correlation_id=error.correlation_id, attempts=error.attempts,
-                              hint='get or list the credential to see whether it carries a new certificate before renewing again')
+                              hint='get or list the credential to see whether it carries a new certificate before renewing again') from ambiguous
         return Credential.from_api(data, self.contract)
 
     def upgrade_project_oauth2(self, project_id):
@@ -891,7 +891,7 @@ class DevApiClient:
                     return project
                 wait = self._next_wait(budget, None)
                 if wait is None:
-                    raise ambiguous.error
+                    raise ambiguous.error from ambiguous
                 self._sleep(wait)
 
     def get_certificate(self, project_id, credential_id):
@@ -956,10 +956,10 @@ class DevApiClient:
                 error = DevApiError(reason_code=failure.reason_code, description=failure.description, operation=what,
                                     attempts=budget.attempts)
                 if failure.sent and not idempotent:
-                    raise _AmbiguousOutcome(error)
+                    raise _AmbiguousOutcome(error) from failure
                 wait = self._next_wait(budget, None)
                 if wait is None:
-                    raise error
+                    raise error from failure
                 self.notes.append('%s: %s; retrying in %.1f s' % (what, failure.reason_code, wait))
                 self._sleep(wait)
                 continue
@@ -1006,21 +1006,21 @@ class DevApiClient:
             if 'CERTIFICATE_VERIFY_FAILED' in text or 'hostname' in text.lower():
                 # A certificate the client does not trust will not become trusted by retrying.
                 raise DevApiError(reason_code='TLS_ERROR', operation='connecting to %s' % self.api_url,
-                                  description='the server certificate was not accepted: %s' % _short_exception(exc))
+                                  description='the server certificate was not accepted: %s' % _short_exception(exc)) from exc
             # Other TLS failures (a connection cut during the handshake or a read) may pass; whether the
             # request went out is unknown, so a create treats it as ambiguous.
-            raise _TransportFailure('CONNECTION_FAILED', 'TLS failure (%s)' % _short_exception(exc), sent=True)
+            raise _TransportFailure('CONNECTION_FAILED', 'TLS failure (%s)' % _short_exception(exc), sent=True) from exc
         except requests.exceptions.ConnectTimeout:
-            raise _TransportFailure('TIMEOUT', 'no connection within %g s' % self.timeout, sent=False)
+            raise _TransportFailure('TIMEOUT', 'no connection within %g s' % self.timeout, sent=False) from None
         except requests.exceptions.ReadTimeout:
-            raise _TransportFailure('TIMEOUT', 'no answer within %g s' % self.timeout, sent=True)
+            raise _TransportFailure('TIMEOUT', 'no answer within %g s' % self.timeout, sent=True) from None
         except requests.exceptions.ConnectionError as exc:
             before_send = _failed_before_send(exc)
             description = ('could not connect to %s' % self.api_url) if before_send else 'the connection was lost before an answer arrived'
-            raise _TransportFailure('CONNECTION_FAILED', '%s (%s)' % (description, _short_exception(exc)), sent=not before_send)
+            raise _TransportFailure('CONNECTION_FAILED', '%s (%s)' % (description, _short_exception(exc)), sent=not before_send) from exc
         except requests.exceptions.RequestException as exc:
             raise DevApiError(reason_code='CONNECTION_FAILED', operation='calling %s' % self.api_url,
-                              description=_short_exception(exc))
+                              description=_short_exception(exc)) from exc
 
     def _decode(self, response, what):
         if not response.content:
@@ -1029,7 +1029,7 @@ class DevApiClient:
             return response.json()
         except ValueError:
             raise DevApiError(status=response.status_code, reason_code='UNEXPECTED_RESPONSE', operation=what,
-                              description='the answer is not JSON (%s)' % (response.headers.get('Content-Type') or 'no content type'))
+                              description='the answer is not JSON (%s)' % (response.headers.get('Content-Type') or 'no content type')) from None
 
     def _page_items(self, data, what):
         if isinstance(data, list):  # an API that answers with a bare list has no further pages
@@ -1084,7 +1084,7 @@ def load_signing_key(path=None, content=None, password=None):
             with open(path, 'rb') as handle:
                 blob = handle.read()
         except (IOError, OSError) as exc:
-            raise DevApiConfigError('signing_key_path', 'cannot read %s (%s)' % (path, exc.strerror or exc.__class__.__name__))
+            raise DevApiConfigError('signing_key_path', 'cannot read %s (%s)' % (path, exc.strerror or exc.__class__.__name__)) from exc
         source = path
     elif content:
         blob = content.encode('utf-8') if isinstance(content, str) else bytes(content)
@@ -1122,16 +1122,16 @@ def _load_pem_key(blob, password_bytes, source_option, source):
     except TypeError:
         if password_bytes:
             raise DevApiConfigError('signing_key_password', 'the PEM signing key in %s is not encrypted but a password was given' % source,
-                                    hint='remove signing_key_password')
+                                    hint='remove signing_key_password') from None
         raise DevApiConfigError('signing_key_password', 'the PEM signing key in %s is encrypted' % source,
-                                hint='set signing_key_password (or MC_DEVAPI_SIGNING_KEY_PASSWORD)')
+                                hint='set signing_key_password (or MC_DEVAPI_SIGNING_KEY_PASSWORD)') from None
     except ValueError:
         if password_bytes:
             raise DevApiConfigError('signing_key_password', 'cannot decrypt the PEM signing key in %s' % source,
-                                    hint='check signing_key_password, and that %s holds the PEM private key' % source_option)
-        raise DevApiConfigError(source_option, '%s does not hold a readable PEM private key' % source)
+                                    hint='check signing_key_password, and that %s holds the PEM private key' % source_option) from None
+        raise DevApiConfigError(source_option, '%s does not hold a readable PEM private key' % source) from None
     except Exception as exc:  # cryptography raises its own types for unsupported algorithms
-        raise DevApiConfigError(source_option, 'cannot load the PEM signing key in %s (%s)' % (source, exc.__class__.__name__))
+        raise DevApiConfigError(source_option, 'cannot load the PEM signing key in %s (%s)' % (source, exc.__class__.__name__)) from exc
 
 
 def _load_pkcs12_key(path, blob, password, password_bytes, source_option, source):
@@ -1144,9 +1144,9 @@ def _load_pkcs12_key(path, blob, password, password_bytes, source_option, source
     except ValueError:
         raise DevApiConfigError('signing_key_password', 'cannot open the PKCS#12 signing key in %s' % source,
                                 hint='check signing_key_password, and that %s is the PKCS#12 keystore (or PEM key) of the '
-                                     'Developers API key' % source_option)
+                                     'Developers API key' % source_option) from None
     except Exception as exc:
-        raise DevApiConfigError(source_option, 'cannot load the PKCS#12 signing key in %s (%s)' % (source, exc.__class__.__name__))
+        raise DevApiConfigError(source_option, 'cannot load the PKCS#12 signing key in %s (%s)' % (source, exc.__class__.__name__)) from exc
     if key is None:
         raise DevApiConfigError(source_option, 'the PKCS#12 keystore in %s holds no private key' % source)
     return key
@@ -1221,7 +1221,7 @@ def _to_number(value, option, kind):
     try:
         return kind(value)
     except (TypeError, ValueError):
-        raise DevApiConfigError(option, '%r is not a number' % (value,))
+        raise DevApiConfigError(option, '%r is not a number' % (value,)) from None
 
 
 def contract_from_params(params, environ=None):

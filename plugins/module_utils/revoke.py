@@ -79,7 +79,7 @@ def _keep_count(arg):
         if isinstance(arg, bool) or (isinstance(arg, float) and arg != keep):
             raise ValueError
     except (TypeError, ValueError):
-        raise SelectionError("selector all_but_newest needs a whole number of credentials to keep, got %r" % (arg,))
+        raise SelectionError("selector all_but_newest needs a whole number of credentials to keep, got %r" % (arg,)) from None
     if keep < 0:
         raise SelectionError("selector all_but_newest must be 0 or more, got %d" % keep)
     return keep

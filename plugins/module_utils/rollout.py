@@ -116,7 +116,7 @@ class Rollout(object):
                                        owner=self.owner, group=self.group)
         except (DeployError, OSError) as exc:
             raise RolloutError("verify: the credential works, but recording the verification failed: %s" % exc,
-                               verification=probe)
+                               verification=probe) from exc
         return {"verification": probe, "host_facts": done["host_facts"], "recorded": done["recorded"]}
 
     def _put_back(self, failure, reload_command):

@@ -172,7 +172,7 @@ def _read(path, option):
         with open(path, "rb") as handle:
             return handle.read()
     except (IOError, OSError) as exc:
-        raise VerifyError("invalid_input", "Cannot read %s %s: %s" % (option, path, exc.strerror or exc))
+        raise VerifyError("invalid_input", "Cannot read %s %s: %s" % (option, path, exc.strerror or exc)) from exc
 
 
 def _password_bytes(password):
@@ -190,7 +190,7 @@ def _load_certificates(data, option, path):
         else:
             certs = [x509.load_der_x509_certificate(data)]
     except ValueError:
-        raise VerifyError("invalid_input", "%s %s holds no readable X.509 certificate (PEM or DER)" % (option, path))
+        raise VerifyError("invalid_input", "%s %s holds no readable X.509 certificate (PEM or DER)" % (option, path)) from None
     return certs
 
 
@@ -210,16 +210,16 @@ def _load_private_key(data, password, option, path):
             if pw is None:
                 raise VerifyError(
                     "invalid_input", "%s %s is encrypted: set private_key_password" % (option, path)
-                )
+                ) from None
             raise VerifyError(
                 "invalid_input", "%s %s is not encrypted: leave private_key_password unset" % (option, path)
-            )
+            ) from None
         except ValueError:
             if pw is not None:
                 raise VerifyError(
                     "invalid_input",
                     "Cannot decrypt %s %s: wrong private_key_password, or not a private key" % (option, path),
-                )
+                ) from None
     raise VerifyError("invalid_input", "%s %s holds no readable private key (PEM or DER)" % (option, path))
 
 
@@ -244,7 +244,7 @@ def load_material(pkcs12_path=None, pkcs12_password=None, certificate_path=None,
             raise VerifyError(
                 "invalid_input",
                 "Cannot open pkcs12_path %s: wrong pkcs12_password, or not a PKCS#12 file" % pkcs12_path,
-            )
+            ) from None
         if key is None:
             raise VerifyError("invalid_input", "pkcs12_path %s holds no private key" % pkcs12_path)
         source = pkcs12_path
@@ -492,7 +492,7 @@ def _server_context(ca_path, validate_certs):
             try:
                 context.load_verify_locations(cafile=ca_path)
             except (ssl.SSLError, OSError) as exc:
-                raise VerifyError("invalid_input", "Cannot load ca_path %s: %s" % (ca_path, exc))
+                raise VerifyError("invalid_input", "Cannot load ca_path %s: %s" % (ca_path, exc)) from exc
         else:
             context.load_default_certs()
     else:
@@ -545,7 +545,7 @@ def _https_call(url, method, headers, body, context, timeout):
         latency = _ms(start)
         return response.status, data, dict(response.getheaders()), latency
     except (OSError, http.client.HTTPException) as exc:
-        raise _network_failure(exc, url)
+        raise _network_failure(exc, url) from exc
     finally:
         connection.close()
 
@@ -576,7 +576,7 @@ def _ssl_context(material, ca_path, validate_certs, workdir):
     try:
         context.load_cert_chain(cert_file, key_file, password=one_time)
     except ssl.SSLError as exc:
-        raise VerifyError("key_mismatch", "The TLS library refused the certificate and key: %s" % exc.reason)
+        raise VerifyError("key_mismatch", "The TLS library refused the certificate and key: %s" % exc.reason) from exc
     finally:
         for path in (cert_file, key_file):
             try:
@@ -625,7 +625,7 @@ def probe_oauth1(material, url, consumer_key, ca_path=None, validate_certs=True,
     try:
         authorization = _OAuth1.get_authorization_header(url, method, payload, consumer_key, material.private_key)
     except Exception as exc:  # the signer raises plain exceptions for unusable keys
-        raise VerifyError("invalid_input", "mastercard-oauth1-signer could not sign with this key: %s" % exc)
+        raise VerifyError("invalid_input", "mastercard-oauth1-signer could not sign with this key: %s" % exc) from exc
     headers = {"Authorization": authorization, "Accept": "application/json",
                "User-Agent": "mcdev.credentials-mc_verify"}
     if payload is not None:
@@ -691,7 +691,7 @@ def probe_oauth2(material, token_url, client_id, kid, issuer=None, scopes=None, 
             dpop_key_provider=_O2DPoPKeyProvider(dpop_pair),
         )
     except _O2ConfigError as exc:
-        raise VerifyError("invalid_input", "mastercard-oauth2-client refused the configuration: %s" % exc)
+        raise VerifyError("invalid_input", "mastercard-oauth2-client refused the configuration: %s" % exc) from exc
     dpop_key = config.dpop_key_provider.get_current_key()
     verify = _requests_verify(ca_path, validate_certs)
     session = requests.Session()
@@ -701,14 +701,14 @@ def probe_oauth2(material, token_url, client_id, kid, issuer=None, scopes=None, 
         nonce = None
         start = time.monotonic()
         response = None
-        for dummy in range(2):
+        for _attempt in range(2):
             request = _o2_build_token_request(config, scope_set, dpop_key.key_id, nonce)
             try:
                 response = session.request(request.method, request.url, headers=dict(request.headers),
                                            data=request.body, timeout=timeout, verify=verify,
                                            allow_redirects=False)
             except requests.exceptions.RequestException as exc:
-                raise _requests_failure(exc, token_url)
+                raise _requests_failure(exc, token_url) from exc
             new_nonce = response.headers.get("DPoP-Nonce")
             if new_nonce:
                 nonce = new_nonce
@@ -735,10 +735,10 @@ def probe_oauth2(material, token_url, client_id, kid, issuer=None, scopes=None, 
                          "was given: set issuer if the authorization server names another, e.g. "
                          "https://auth.mastercard.com"))
             raise VerifyError("token_rejected", msg, status=exc.status, reason_code=exc.error,
-                              correlation_id=exc.correlation_id, **facts)
+                              correlation_id=exc.correlation_id, **facts) from exc
         except _O2Error as exc:
             raise VerifyError("protocol_error", "The token response is not usable: %s" % exc,
-                              status=response.status_code, **facts)
+                              status=response.status_code, **facts) from exc
         facts["token_type"] = "DPoP"
         facts["scopes_granted"] = sorted(token.scopes)
         facts["token_expires_at"] = _time.iso(token.expires_at)
@@ -750,7 +750,7 @@ def probe_oauth2(material, token_url, client_id, kid, issuer=None, scopes=None, 
         # The DPoP-bound resource call, with one nonce retry as the library does.
         rstart = time.monotonic()
         resource = None
-        for dummy in range(2):
+        for _attempt in range(2):
             headers = {
                 "Authorization": "DPoP %s" % token.token_value,
                 "DPoP": _o2_resource_proof(config, dpop_key.key_id, method, url, token.token_value, nonce),
@@ -761,7 +761,7 @@ def probe_oauth2(material, token_url, client_id, kid, issuer=None, scopes=None, 
                 resource = session.request(method, url, headers=headers, timeout=timeout, verify=verify,
                                            allow_redirects=False)
             except requests.exceptions.RequestException as exc:
-                raise _requests_failure(exc, url)
+                raise _requests_failure(exc, url) from exc
             new_nonce = resource.headers.get("DPoP-Nonce")
             retry = _is_nonce_challenge(resource) and new_nonce and new_nonce != nonce
             if new_nonce:

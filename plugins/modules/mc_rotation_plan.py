@@ -453,7 +453,7 @@ class Controller(object):
         except FileNotFoundError:
             return default
         except (OSError, ValueError) as exc:
-            raise PlanFailure("cannot read %s: %s; fix or remove the file" % (path, exc))
+            raise PlanFailure("cannot read %s: %s; fix or remove the file" % (path, exc)) from exc
         return data if isinstance(data, type(default)) else default
 
     def _write_json(self, path, data):
@@ -514,7 +514,7 @@ class Controller(object):
                     key = crypto.load_private_key(handle.read(), self.store.passphrase, source=path,
                                                   passphrase_option="key_store_password")
             except crypto.CryptoError as exc:
-                raise PlanFailure("The key store file %s cannot be read: %s" % (path, exc))
+                raise PlanFailure("The key store file %s cannot be read: %s" % (path, exc)) from exc
             except OSError:
                 continue
             found[crypto.public_key_fingerprint(key)] = path

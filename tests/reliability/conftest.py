@@ -104,8 +104,8 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("reliability figures (%s)" % harness.FIGURES)
     with open(harness.FIGURES, encoding="utf-8") as handle:
         figures = [json.loads(line) for line in handle if line.strip()]
-    for figure in figures:
-        figure = dict(figure)
+    for recorded in figures:
+        figure = dict(recorded)
         name = figure.pop("figure")
         figure.pop("at", None)
         figure.pop("kill_after", None)

@@ -62,10 +62,7 @@ class Run(object):
         self.events = []
         if results_path and os.path.exists(results_path):
             with open(results_path, encoding="utf-8") as handle:
-                for line in handle:
-                    line = line.strip()
-                    if line:
-                        self.events.append(json.loads(line))
+                self.events = [json.loads(line) for line in handle if line.strip()]
         self.results = [e for e in self.events if e.get("event") == "result"]
         stats = [e for e in self.events if e.get("event") == "stats"]
         self.tasks = stats[-1]["tasks"] if stats else len([e for e in self.events if e.get("event") == "task"])

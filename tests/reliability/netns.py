@@ -119,10 +119,10 @@ class NetnsHosts(object):
         """Delete a veth left from an earlier host of this prefix and wait until the kernel has removed it:
         `ip netns del` returns before the namespace (and the veth pair in it) is destroyed, so the next
         module's `ip link add` of the same name could fail with "File exists"."""
-        quiet = {"check": False, "timeout": 30, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        subprocess.run(["ip", "link", "del", veth], **quiet)  # pylint: disable=subprocess-run-check
+        quiet = {"timeout": 30, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        subprocess.run(["ip", "link", "del", veth], check=False, **quiet)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            if subprocess.run(["ip", "link", "show", veth], **quiet).returncode != 0:  # pylint: disable=subprocess-run-check
+            if subprocess.run(["ip", "link", "show", veth], check=False, **quiet).returncode != 0:
                 return
             time.sleep(0.1)

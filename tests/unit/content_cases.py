@@ -41,10 +41,10 @@ def oid(dotted):
     body = bytes([40 * arcs[0] + arcs[1]])
     for arc in arcs[2:]:
         chunk = [arc & 0x7F]
-        arc >>= 7
-        while arc:
-            chunk.insert(0, 0x80 | (arc & 0x7F))
-            arc >>= 7
+        rest = arc >> 7
+        while rest:
+            chunk.insert(0, 0x80 | (rest & 0x7F))
+            rest >>= 7
         body += bytes(chunk)
     return der(0x06, body)
 

@@ -24,8 +24,8 @@ def pins():
     pinned = {}
     for name in ("requirements.txt", "requirements-dev.txt"):
         with open(os.path.join(ROOT, name), encoding="utf-8") as handle:
-            for line in handle:
-                line = line.split("#")[0].strip()
+            for raw in handle:
+                line = raw.split("#")[0].strip()
                 if line and not line.startswith("-") and "==" in line:
                     requirement = Requirement(line)
                     pinned[requirement.name.lower()] = str(requirement.specifier).lstrip("=")
