@@ -9,11 +9,10 @@ file argument helpers, and the one place that turns errors into fail_json.
 
 from __future__ import annotations
 
-import errno
 import os
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import CollectionError
 from ansible_collections.mcdev.credentials.plugins.module_utils import _io
-from ansible_collections.mcdev.credentials.plugins.module_utils.crypto import CryptoError
 
 REGENERATE_CHOICES = ["never", "fail", "partial_idempotence", "full_idempotence", "always"]
 
@@ -27,7 +26,7 @@ PRIVATE_MODE = _io.PRIVATE_MODE
 PUBLIC_MODE = 0o644
 
 
-class InputError(Exception):
+class InputError(CollectionError):
     """A refusal about the task's options or the files it points at; the message says what to change."""
 
 
@@ -147,38 +146,3 @@ def backup_local(module, path, private=False):
     if private and backup:
         os.chmod(backup, os.stat(backup).st_mode & 0o700)
     return backup
-
-
-# --------------------------------------------------------------- errors
-
-def error_message(error):
-    """One sentence a person can act on, for the errors our modules meet."""
-    if isinstance(error, (CryptoError, InputError)):
-        return str(error)
-    if isinstance(error, OSError):
-        where = error.filename or "a file"
-        if error.errno in (errno.EACCES, errno.EPERM):
-            return "%s: permission denied; fix its owner/mode or use become" % where
-        if error.errno == errno.ENOENT:
-            return "%s does not exist; check the path" % where
-        if error.errno == errno.ENOSPC:
-            return "no space left on the device holding %s; free some space and re-run" % where
-        if error.errno == errno.EROFS:
-            return "%s is on a read-only file system; choose a writable path" % where
-        return "%s: %s" % (where, error.strerror or error)
-    if hasattr(error, "reason_code") and hasattr(error, "status"):  # devapi.DevApiError, without importing it
-        return str(error)
-    return "unexpected error: %s" % error
-
-
-def fail_with(module, error, **facts):
-    """fail_json with a readable message, plus status/reason_code/correlation_id for API errors."""
-    extra = dict(facts)
-    for name in ("status", "reason_code", "correlation_id"):
-        value = getattr(error, name, None)
-        if value is not None:
-            extra[name] = value
-    module.fail_json(msg=error_message(error), **extra)
-
-
-HANDLED_ERRORS = (CryptoError, InputError, OSError)

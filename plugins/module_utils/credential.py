@@ -37,7 +37,7 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.common import (
     InputError,
     read_if_exists,
 )
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import HANDLED, fail_from, fail_missing_library
 from ansible_collections.mcdev.credentials.plugins.module_utils.portal import portal_argument_spec
 
 KINDS = ("mtls", "oauth1", "oauth2")
@@ -79,8 +79,9 @@ class CredentialInputError(InputError):
         self.facts = facts
         super().__init__("%s: %s" % (option, message) if option else message)
 
+    def fields(self):
+        return {"option": self.option}
 
-# ----------------------------------------------------------------- time helpers
 
 # --------------------------------------------------------------- renewal window
 
@@ -985,17 +986,12 @@ def api_error_option(error, request):
     return option
 
 
-def api_failure(error, request, operation=None):
-    """fail_json keyword arguments for a DevApiError, naming the option it is about."""
-    kwargs = error.to_fail_kwargs() if hasattr(error, "to_fail_kwargs") else {"msg": str(error)}
+def api_failure(error, request):
+    """The facts fail_from adds to a DevApiError of this request: the option it is about, first in the message."""
     option = api_error_option(error, request)
-    if option:
-        kwargs["msg"] = "%s: %s" % (option, kwargs["msg"])
-    if getattr(error, "option", None):
-        kwargs["option"] = error.option
-    elif option:
-        kwargs["option"] = option
-    return {k: v for k, v in kwargs.items() if v is not None}
+    if not option:
+        return {}
+    return {"msg": "%s: %s" % (option, error), "option": getattr(error, "option", None) or option}
 
 
 # ------------------------------------------------------------------ module glue
@@ -1088,23 +1084,13 @@ def run_module(module, kind, devapi):
         result["contract_overrides"] = list(client.contract.overridden)
         result["msg"] = summary(manager)
         module.exit_json(**result)
-    except devapi.DevApiError as exc:
-        kwargs = api_failure(exc, request) if request is not None else exc.to_fail_kwargs()
-        if client is not None:
-            kwargs["api_calls"] = client.call_count
-        module.fail_json(**{k: v for k, v in kwargs.items() if v is not None})
     except portal.SuppliedMaterialError as exc:
-        # not a failed attempt: the work order stays open for the right material (the rotation role reads status)
-        module.fail_json(msg=str(exc), option=exc.option, status=portal.AWAITING_ISSUE, api_calls=0)
-    except CredentialInputError as exc:
-        extra = {"option": exc.option} if exc.option else {}
+        fail_from(module, exc)  # its api_calls is 0: the portal backend calls no API
+    except HANDLED as exc:
+        facts = api_failure(exc, request) if isinstance(exc, devapi.DevApiError) and request is not None else {}
         if client is not None:
-            extra["api_calls"] = client.call_count
-        module.fail_json(msg=str(exc), **extra)
-    except (crypto.CryptoError, InputError) as exc:
-        module.fail_json(msg=str(exc))
-    except OSError as exc:
-        module.fail_json(msg="%s: %s" % (exc.filename or "a file", exc.strerror or exc))
+            facts["api_calls"] = client.call_count
+        fail_from(module, exc, **facts)
     finally:
         if client is not None:
             client.close()

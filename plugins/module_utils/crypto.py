@@ -20,6 +20,7 @@ import unicodedata
 import warnings
 from dataclasses import dataclass, field
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import CollectionError
 from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 
 try:
@@ -37,7 +38,7 @@ except ImportError as import_error:  # the module reports it with missing_requir
     CRYPTOGRAPHY_IMPORT_ERROR = import_error
 
 
-class CryptoError(Exception):
+class CryptoError(CollectionError):
     """A key, CSR, certificate or keystore problem, phrased as what to change."""
 
 

@@ -34,6 +34,7 @@ import pwd
 import re
 import stat
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import CollectionError
 from ansible_collections.mcdev.credentials.plugins.module_utils import _io, _time
 
 META_NAME = "meta.json"
@@ -46,7 +47,7 @@ DIR_MODE = 0o755
 _SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
 
-class DeployError(Exception):
+class DeployError(CollectionError):
     """A refusal or failure with a sentence a person can act on."""
 
 

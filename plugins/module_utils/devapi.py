@@ -17,7 +17,7 @@ Modules use it like this::
         client = devapi.client_from_params(module.params, module.warn)
         creds = client.list_credentials(project_id, environment='sandbox')
     except devapi.DevApiError as exc:
-        module.fail_json(**exc.to_fail_kwargs())
+        errors.fail_from(module, exc)
 
 Third-party imports are guarded so that the module_utils import without them
 (ansible-test sanity imports module_utils in a bare environment).
@@ -43,6 +43,7 @@ from urllib.parse import quote, urlparse
 
 # The connection options live in connection.py (so a module can take them without importing this
 # client); they are re-exported here under their historical names.
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import CollectionError
 from ansible_collections.mcdev.credentials.plugins.module_utils import _fingerprint, _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.connection import (  # noqa: F401 pylint: disable=unused-import
     CONNECTION_MUTUALLY_EXCLUSIVE,
@@ -238,7 +239,7 @@ def _clean_description(text):
     return text.rstrip(' .')
 
 
-class DevApiError(Exception):
+class DevApiError(CollectionError):
     """A failed Developers API call, or a client-side problem with the connection options.
 
     status is the HTTP status (None when no answer arrived or for option
@@ -288,15 +289,9 @@ class DevApiError(Exception):
     def __str__(self):
         return self.message
 
-    def to_fail_kwargs(self):
-        """Keyword arguments for module.fail_json()."""
-        return {
-            'msg': self.message,
-            'status': self.status,
-            'reason_code': self.reason_code,
-            'correlation_id': self.correlation_id,
-            'source': self.source,
-        }
+    def fields(self):
+        return {'status': self.status, 'reason_code': self.reason_code, 'correlation_id': self.correlation_id,
+                'source': self.source, 'option': getattr(self, 'option', None)}
 
 
 class DevApiConfigError(DevApiError):

@@ -24,6 +24,7 @@ import copy
 import json
 import re
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import CollectionError
 from ansible_collections.mcdev.credentials.plugins.module_utils.devapi_contract_data import CONTRACT as DEFAULT_CONTRACT
 
 EVIDENCE = ("seen", "third-party", "assumed")
@@ -43,7 +44,7 @@ _VALUE_GROUPS = {
 }
 
 
-class ContractError(ValueError):
+class ContractError(CollectionError, ValueError):
     """A contract file that cannot be used; str() names the file, the key and what to change."""
 
     def __init__(self, source, key, problem):

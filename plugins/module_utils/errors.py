@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: mcdev.credentials contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""How a module ends when something went wrong that no handler foresaw, or a library is missing.
+"""How a module ends when something goes wrong: the collection's one error root (:class:`CollectionError`), the one
+way a driver turns an error into ``fail_json`` (:func:`fail_from`), a missing library, and what no handler foresaw.
 
 Imports nothing heavy: every module, host-side ones included, wraps its main in it.
 """
@@ -9,8 +10,62 @@ Imports nothing heavy: every module, host-side ones included, wraps its main in 
 from __future__ import annotations
 
 import contextlib
+import errno
 import sys
 import traceback
+
+
+class CollectionError(Exception):
+    """The root of every error the collection raises for a person to act on.
+
+    ``str(error)`` is the sentence (``fail_json``'s ``msg``); :meth:`fields` the facts returned with it (the option to
+    change, an HTTP status, a correlation id); ``retryable`` says the same task may succeed later without a change.
+    """
+
+    retryable = False
+
+    def fields(self):
+        return {}
+
+    def result(self):
+        """The keyword arguments of ``fail_json`` for this error (no None values)."""
+        out = dict((key, value) for key, value in self.fields().items() if value is not None)
+        out["msg"] = str(self)
+        if self.retryable:
+            out["retryable"] = True
+        return out
+
+
+HANDLED = (CollectionError, OSError)
+"""What a driver ends with :func:`fail_from`; anything else is for :func:`unforeseen_errors`."""
+
+
+def os_error_sentence(error):
+    """One sentence a person can act on, for a failed file operation."""
+    where = error.filename or "a file"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "%s: permission denied; fix its owner/mode or use become" % where
+    if error.errno == errno.ENOENT:
+        return "%s does not exist; check the path" % where
+    if error.errno == errno.ENOSPC:
+        return "no space left on the device holding %s; free some space and re-run" % where
+    if error.errno == errno.EROFS:
+        return "%s is on a read-only file system; choose a writable path" % where
+    return "%s: %s" % (where, error.strerror or error)
+
+
+def fail_from(module, error, **facts):
+    """End the module for ``error`` (one of :data:`HANDLED`), with ``facts`` (the driver's result keys) over the
+    error's own. Anything else is re-raised, for :func:`unforeseen_errors`."""
+    if isinstance(error, CollectionError):
+        result = error.result()
+    elif isinstance(error, OSError):
+        result = {"msg": os_error_sentence(error)}
+    else:
+        raise error
+    result.update(facts)
+    module.fail_json(**result)
+
 
 # The Python versions Mastercard's libraries declare (Requires-Python of the versions in requirements.txt).
 # Outside them pip does not install the library, so an import error there means "wrong Python", not "pip install".

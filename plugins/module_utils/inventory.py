@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Iterator, Mapping
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import CollectionError
 from ansible_collections.mcdev.credentials.plugins.module_utils import _io, _time
 
 # ---------------------------------------------------------------------------
@@ -694,7 +695,7 @@ def next_attempt_at(last_failure: datetime, attempts: int, backoff: Backoff | No
     return when
 
 
-class LockHeld(Exception):
+class LockHeld(CollectionError):
     """Another live owner holds the rotation lock."""
 
 
@@ -1303,7 +1304,7 @@ def role_steps(state: str, gather: Iterable[str] = (), create: Mapping[str, Any]
 # the ledger file (controller side)
 # ---------------------------------------------------------------------------
 
-class LedgerError(Exception):
+class LedgerError(CollectionError):
     """The ledger file cannot be read or written."""
 
 

@@ -94,6 +94,10 @@ class SuppliedMaterialError(InputError):
         self.option = "issued"
         super().__init__("issued: %s (from %s); the work order stays open" % (message, source))
 
+    def fields(self):
+        # not a failed attempt: the work order stays open for the right material (the rotation role reads status)
+        return {"option": self.option, "status": AWAITING_ISSUE, "api_calls": 0}
+
 
 def _read_json(path, what):
     try:

@@ -15,6 +15,7 @@ import html
 import math
 import os
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import CollectionError
 from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
 from ansible_collections.mcdev.credentials.plugins.module_utils import report_html as page
@@ -42,7 +43,7 @@ GROUP_FROM = 20     # more rows than this: grouped by project
 COLLAPSE_FROM = 50  # more rows than this: rows with more than 90 days left are summed up, listed in the table
 
 
-class ReportInputError(Exception):
+class ReportInputError(CollectionError):
     """Input the report cannot read; the message names the entry and the field."""
 
 

@@ -14,6 +14,7 @@ of one project + environment + kind and passes them here.
 from __future__ import annotations
 
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import CollectionError
 from ansible_collections.mcdev.credentials.plugins.module_utils import _fingerprint, _time
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory
 
@@ -23,7 +24,7 @@ EXPIRED = "EXPIRED"
 SELECTORS = ("expired", "all_but_newest")
 
 
-class RevokeRefused(Exception):
+class RevokeRefused(CollectionError):
     """A guard refused the revocation; ``msg`` says which option would allow it."""
 
     def __init__(self, msg, reason, credentials=None):
@@ -32,8 +33,11 @@ class RevokeRefused(Exception):
         self.reason = reason
         self.credentials = list(credentials or [])
 
+    def fields(self):
+        return {"refused": [c.to_dict() for c in self.credentials], "reason": self.reason}
 
-class SelectionError(Exception):
+
+class SelectionError(CollectionError):
     """The selection options are unusable or match nothing; ``msg`` names the option."""
 
     def __init__(self, msg):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import CollectionError
 from ansible_collections.mcdev.credentials.plugins.module_utils.deploy import (
     DeployError,
     Layout,
@@ -20,13 +21,16 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.deploy import (
 )
 
 
-class RolloutError(Exception):
+class RolloutError(CollectionError):
     """A step failed; ``details`` are the result keys the module returns with the failure."""
 
     def __init__(self, msg, **details):
         super().__init__(msg)
         self.msg = msg
         self.details = details
+
+    def fields(self):
+        return dict(self.details)
 
 
 def probe_material(version_path, key_formats, keystore_password):

@@ -30,6 +30,7 @@ import os
 import time
 from urllib.parse import urlsplit
 
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import CollectionError
 from ansible_collections.mcdev.credentials.plugins.module_utils import _fingerprint, _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.verify_options import KINDS
 
@@ -82,7 +83,7 @@ CAUSES = {
 _MAX_BODY = 65536
 
 
-class VerifyError(Exception):
+class VerifyError(CollectionError):
     """A failure that has a cause; turned into a result, never a traceback."""
 
     def __init__(self, cause, msg, **extra):

@@ -317,7 +317,7 @@ from ansible.module_utils.basic import AnsibleModule
 # The connection options without the API client: devapi (requests, urllib3, the OAuth 1.0a signer)
 # is imported in _remote() only, so a local-only scan neither pays for it nor needs those libraries.
 from ansible_collections.mcdev.credentials.plugins.module_utils import _time
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library, unforeseen_errors
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_from, fail_missing_library, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import connection
 # inventory holds the expiry rules (notice buckets, lead time) that both the remote and the local part use.
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory
@@ -376,9 +376,7 @@ def _remote(module, params, now, lead):
         calls = client.call_count
         overrides = list(client.contract.overridden)
     except devapi.DevApiError as exc:
-        fail = exc.to_fail_kwargs()
-        fail["api_calls"] = getattr(client, "call_count", 0) if client else 0
-        module.fail_json(**fail)
+        fail_from(module, exc, api_calls=getattr(client, "call_count", 0) if client else 0)
     finally:
         if client is not None:
             client.close()

@@ -337,13 +337,9 @@ backup_csr:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library, unforeseen_errors
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import HANDLED, fail_from, fail_missing_library, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
-from ansible_collections.mcdev.credentials.plugins.module_utils.common import (
-    HANDLED_ERRORS,
-    REGENERATE_CHOICES,
-    fail_with,
-)
+from ansible_collections.mcdev.credentials.plugins.module_utils.common import REGENERATE_CHOICES
 from ansible_collections.mcdev.credentials.plugins.module_utils.keyfiles import ensure_csr
 
 
@@ -389,8 +385,8 @@ def main():
             fail_missing_library(module, "cryptography", crypto.CRYPTOGRAPHY_IMPORT_ERROR)
         try:
             result = ensure_csr(module)
-        except HANDLED_ERRORS as error:
-            fail_with(module, error, privatekey_path=module.params["privatekey_path"], csr_path=module.params["csr_path"])
+        except HANDLED as error:
+            fail_from(module, error, privatekey_path=module.params["privatekey_path"], csr_path=module.params["csr_path"])
         module.exit_json(**result)
 
 

@@ -315,7 +315,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import HANDLED, fail_from, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils.deploy import (
     DeployError,
     Layout,
@@ -379,7 +379,7 @@ def _resolve_ids(module):
     try:
         return resolve_ids(module.params["owner"], module.params["group"])
     except DeployError as exc:
-        module.fail_json(msg=str(exc))
+        fail_from(module, exc)
 
 
 def main():
@@ -484,10 +484,8 @@ def main():
                 cur = facts["current"]
                 result = {"changed": False, "previous": cur, "current": cur, "flipped": False, "meta": facts["meta"]}
                 versions = facts["versions"]
-        except DeployError as exc:
-            module.fail_json(msg="%s: %s" % (os.path.join(p["path"], p["name"]), exc))
-        except OSError as exc:
-            module.fail_json(msg="%s: %s" % (os.path.join(p["path"], p["name"]), exc))
+        except HANDLED as exc:
+            fail_from(module, exc, msg="%s: %s" % (os.path.join(p["path"], p["name"]), exc))
 
         root = os.path.join(p["path"], p["name"])
         result["path"] = os.path.join(root, "current")
@@ -517,9 +515,9 @@ def _reload_and_verify(module, result):
         if details.get("rolled_back_to"):
             result["current"] = details["rolled_back_to"]
             result["diff"]["after"] = {"current": details["rolled_back_to"]}
-        result.update(details)
+        result.update(details)  # None values too: the result keeps its shape
         result["changed"] = True
-        module.fail_json(**dict(result, msg="%s: %s" % (os.path.join(p["path"], p["name"]), failure.msg)))
+        fail_from(module, failure, **dict(result, msg="%s: %s" % (os.path.join(p["path"], p["name"]), failure.msg)))
     result.update(done)
     if done["reloaded"] or (done["recorded"] or {}).get("changed"):
         result["changed"] = True

@@ -150,7 +150,7 @@ from ansible.module_utils.urls import open_url
 
 from ansible_collections.mcdev.credentials.plugins.module_utils import _io, _time
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_from, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils.portal import open_work_orders
 from ansible_collections.mcdev.credentials.plugins.module_utils.report import (
     ReportInputError,
@@ -240,7 +240,7 @@ def main():
                                   local=p["local"], project_names=p["project_names"],
                                   work_orders=open_work_orders(portal_dir))
         except (ReportInputError, InputError) as exc:
-            module.fail_json(msg=str(exc))
+            fail_from(module, exc)
         html_path = os.path.join(p["dest_dir"], "expiry-report.html")
         json_path = os.path.join(p["dest_dir"], "expiry-report.json")
         state_path = p["notify_state_path"] or os.path.join(p["dest_dir"], "notified.json")

@@ -175,9 +175,8 @@ backup_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library, unforeseen_errors
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import HANDLED, fail_from, fail_missing_library, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import crypto
-from ansible_collections.mcdev.credentials.plugins.module_utils.common import HANDLED_ERRORS, fail_with
 from ansible_collections.mcdev.credentials.plugins.module_utils.keyfiles import ensure_keystore
 
 
@@ -204,8 +203,8 @@ def main():
             fail_missing_library(module, "cryptography", crypto.CRYPTOGRAPHY_IMPORT_ERROR)
         try:
             result = ensure_keystore(module)
-        except HANDLED_ERRORS as error:
-            fail_with(module, error, dest_path=module.params["dest_path"])
+        except HANDLED as error:
+            fail_from(module, error, dest_path=module.params["dest_path"])
         module.exit_json(**result)
 
 

@@ -218,18 +218,22 @@ api_calls:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcdev.credentials.plugins.module_utils import _time
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library, unforeseen_errors
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import HANDLED, fail_from, fail_missing_library, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import devapi, portal
-from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError
 from ansible_collections.mcdev.credentials.plugins.module_utils import revoke as _revoke
 
 CONFIRM_WORD = "REVOKE"
 
 
-def _fail(module, client, msg, **extra):
+def _facts(client, **extra):
+    """What every failure of the module returns besides its message."""
     extra.setdefault("revoked", [])
     extra["api_calls"] = getattr(client, "call_count", 0) if client else 0
-    module.fail_json(msg=msg, **extra)
+    return extra
+
+
+def _fail(module, client, msg, **extra):
+    module.fail_json(msg=msg, **_facts(client, **extra))
 
 
 def main():
@@ -268,7 +272,7 @@ def main():
         try:
             selector = _revoke.parse_selector(params["selector"])
         except _revoke.SelectionError as exc:
-            module.fail_json(msg=exc.msg, revoked=[], api_calls=0)
+            fail_from(module, exc, **_facts(None))
 
         missing = devapi.missing_requirement()
         if missing:
@@ -311,7 +315,7 @@ def main():
                 _revoke.check_guards(credentials, targets, params["in_use_fingerprints"], params["force_last"],
                                      params["ignore_in_use"], now=now, scope=scope)
             except _revoke.RevokeRefused as exc:
-                _fail(module, client, exc.msg, refused=[c.to_dict() for c in exc.credentials], reason=exc.reason)
+                fail_from(module, exc, **_facts(client))
 
             diff = _revoke.status_diff(targets)
             revoked, waiting = [], []
@@ -328,10 +332,8 @@ def main():
                         waiting.append(person)
                         continue
                     except devapi.DevApiError as exc:
-                        fail = exc.to_fail_kwargs()
-                        if revoked:
-                            fail["msg"] += " Already revoked in this run: %s." % ", ".join(r["id"] for r in revoked)
-                        _fail(module, client, revoked=revoked, **fail)
+                        done = " Already revoked in this run: %s." % ", ".join(r["id"] for r in revoked) if revoked else ""
+                        fail_from(module, exc, **_facts(client, revoked=revoked, msg=str(exc) + done))
                     record = after.to_dict()
                     if (record.get("status") or "").upper() != _revoke.REVOKED:
                         _fail(module, client,
@@ -362,11 +364,8 @@ def main():
             if module._diff:
                 result["diff"] = diff
             module.exit_json(**result)
-        except devapi.DevApiError as exc:
-            fail = exc.to_fail_kwargs()
-            _fail(module, client, **fail)
-        except InputError as exc:
-            _fail(module, client, str(exc))
+        except HANDLED as exc:
+            fail_from(module, exc, **_facts(client))
         finally:
             if client is not None:
                 client.close()

@@ -402,7 +402,7 @@ from dataclasses import replace
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from ansible_collections.mcdev.credentials.plugins.module_utils import _io, _time
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import unforeseen_errors
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import HANDLED, CollectionError, fail_from, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import devapi
 from ansible_collections.mcdev.credentials.plugins.module_utils import inventory as inv
 
@@ -416,7 +416,7 @@ from ansible_collections.mcdev.credentials.plugins.module_utils.credential impor
 _LINEAGE_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class PlanFailure(Exception):
+class PlanFailure(CollectionError):
     pass
 
 
@@ -539,9 +539,7 @@ def _fetch_remote(module, params, desk):
         with _client(module, params, desk) as client:
             creds = client.list_credentials(params["project_id"], environment=params["environment"])
     except devapi.DevApiError as exc:
-        kwargs = dict((k, v) for k, v in exc.to_fail_kwargs().items() if v is not None)
-        kwargs["msg"] = "Planning the rotation: %s" % kwargs.get("msg", exc)
-        module.fail_json(**kwargs)
+        fail_from(module, exc, msg="Planning the rotation: %s" % exc)
     return [c.to_dict(include_certificate=True) for c in creds]
 
 
@@ -693,17 +691,15 @@ def main():
                 result = _failed(module, p, ctl, now)
             else:
                 result = _release(module, p, ctl, now)
-        except inv.LedgerError as exc:
-            # the shared store's errors (state_pg.SharedStateError) are among these: a retry may succeed
-            module.fail_json(msg=str(exc), retryable=getattr(exc, "retryable", False))
-        except (PlanFailure, common.InputError) as exc:
-            module.fail_json(msg=str(exc))
+        except HANDLED as exc:
+            # the shared store's errors (state_pg.SharedStateError) are among these: retryable=true, a retry may succeed
+            fail_from(module, exc)
         except ValueError as exc:
             module.fail_json(msg="The rotation cannot be planned: %s" % exc)
         try:
             result["contract_overrides"] = devapi.contract_from_params(p).overridden
         except devapi.DevApiError as exc:
-            module.fail_json(**exc.to_fail_kwargs())
+            fail_from(module, exc)
         finally:
             if ctl is not None:
                 ctl.close()

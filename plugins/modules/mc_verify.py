@@ -385,7 +385,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 # verify.py imports only what every probe needs; each probe kind imports its own libraries when it runs.
-from ansible_collections.mcdev.credentials.plugins.module_utils.errors import fail_missing_library, unforeseen_errors
+from ansible_collections.mcdev.credentials.plugins.module_utils.errors import HANDLED, fail_from, fail_missing_library, unforeseen_errors
 from ansible_collections.mcdev.credentials.plugins.module_utils import verify as _verify
 from ansible_collections.mcdev.credentials.plugins.module_utils.verify_options import (
     PROBE_REQUIRED_IF,
@@ -408,9 +408,9 @@ def _record(module, result):
     try:
         done = _deploy.record_verification(rec["path"], rec["name"], rec["credential_id"], result["fingerprint"],
                                            check_mode=module.check_mode, owner=rec["owner"], group=rec["group"])
-    except (_deploy.DeployError, OSError) as exc:
-        module.fail_json(**dict(result, msg="The credential works, but recording the verification in %s failed: %s"
-                                            % (where, exc)))
+    except HANDLED as exc:
+        fail_from(module, exc, **dict(result, msg="The credential works, but recording the verification in %s failed: "
+                                                  "%s" % (where, exc)))
     meta = done["meta"]
     result["changed"] = done["changed"]
     result["recorded"] = dict(done["recorded"], version_path=os.path.join(where, "versions", rec["credential_id"]))
@@ -461,7 +461,7 @@ def main():
             try:
                 _deploy.check_record_target(rec["path"], rec["name"], rec["credential_id"])
             except _deploy.DeployError as exc:
-                module.fail_json(msg="record: %s" % exc)
+                fail_from(module, exc, msg="record: %s" % exc)
 
         result = _verify.run_probe(params, tmpdir=module.tmpdir)
         result["changed"] = False

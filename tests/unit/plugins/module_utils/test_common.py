@@ -12,7 +12,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcdev.credentials.plugins.module_utils import _io, common
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import InputError
-from ansible_collections.mcdev.credentials.plugins.module_utils.crypto import CryptoError
 from ansible_collections.mcdev.credentials.tests.unit.plugins.modules.utils import patch_module_args
 
 A, M, D, U = common.EXISTING_ABSENT, common.EXISTING_MATCHES, common.EXISTING_DIFFERS, common.EXISTING_UNREADABLE
@@ -159,45 +158,3 @@ def test_backup_local(tmp_path):
     backup = common.backup_local(module, str(path))
     assert backup != str(path) and open(backup, "rb").read() == b"secret"
     assert mode_of(backup) == 0o600
-
-
-# ------------------------------------------------------------------ errors
-
-class FakeDevApiError(Exception):
-    """Shaped like devapi.DevApiError: common.py must not import the API client."""
-
-    def __init__(self):
-        super().__init__("the Developers API refused the call: alias exists (409 CREDENTIAL_ALIAS_ALREADY_EXISTS)")
-        self.status = 409
-        self.reason_code = "CREDENTIAL_ALIAS_ALREADY_EXISTS"
-        self.correlation_id = "abc-123"
-
-
-@pytest.mark.parametrize("error, expected", [
-    (CryptoError("privatekey_passphrase is wrong for /x"), "privatekey_passphrase is wrong for /x"),
-    (InputError("dest_path: nope"), "dest_path: nope"),
-    (PermissionError(errno.EACCES, "Permission denied", "/etc/k.pem"), "/etc/k.pem: permission denied; fix its owner/mode"),
-    (FileNotFoundError(errno.ENOENT, "No such file", "/x"), "/x does not exist"),
-    (OSError(errno.ENOSPC, "No space left", "/x"), "no space left on the device holding /x"),
-    (OSError(errno.EROFS, "Read-only file system", "/x"), "/x is on a read-only file system"),
-    (OSError(errno.EIO, "I/O error", "/x"), "/x: I/O error"),
-    (FakeDevApiError(), "409 CREDENTIAL_ALIAS_ALREADY_EXISTS"),
-    (RuntimeError("boom"), "unexpected error: boom"),
-])
-def test_error_message(error, expected):
-    assert expected in common.error_message(error)
-
-
-def test_fail_with_carries_api_facts(monkeypatch):
-    captured = {}
-
-    def fail_json(self, msg, **kwargs):
-        captured.update(kwargs, msg=msg)
-
-    monkeypatch.setattr(AnsibleModule, "fail_json", fail_json)
-    common.fail_with(make_module(), FakeDevApiError(), dest_path="/x")
-    assert captured["status"] == 409 and captured["reason_code"] == "CREDENTIAL_ALIAS_ALREADY_EXISTS"
-    assert captured["correlation_id"] == "abc-123" and captured["dest_path"] == "/x"
-    captured.clear()
-    common.fail_with(make_module(), CryptoError("fix it"))
-    assert captured == {"msg": "fix it"}

@@ -144,7 +144,7 @@ def test_long_descriptions_are_cut():
 
 
 def test_fail_kwargs_for_modules():
-    kwargs = devapi.parse_error_response(404, ENVELOPE_404, {'Correlation-Id': 'c'}).to_fail_kwargs()
+    kwargs = devapi.parse_error_response(404, ENVELOPE_404, {'Correlation-Id': 'c'}).result()
     assert kwargs['status'] == 404 and kwargs['reason_code'] == 'PROJECT_NOT_FOUND' and kwargs['correlation_id'] == 'c'
     assert kwargs['msg'].endswith('.')
 
@@ -792,7 +792,7 @@ def test_wrong_signing_key_is_authentication_failed_without_secrets(emulator, ac
         client.get_project(oauth_project['id'])
     error = caught.value
     assert (error.status, error.reason_code, error.source) == (403, 'AUTHENTICATION_FAILED', 'Gateway')
-    text = str(error) + repr(error.to_fail_kwargs())
+    text = str(error) + repr(error.result())
     assert 'consumer_key' in text and 'signing key' in text
     for secret in ('Secret-Pa55', 'PRIVATE KEY', 'oauth_signature', 'base string', wrong_pem.splitlines()[1]):
         assert secret not in text
