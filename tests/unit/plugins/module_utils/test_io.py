@@ -4,13 +4,10 @@ file left on failure, write_if_changed, and no other plugin file making its own 
 from __future__ import annotations
 
 import os
-import re
 
 import pytest
 
 from ansible_collections.mcdev.credentials.plugins.module_utils import _io
-
-PLUGINS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "plugins"))
 
 
 def test_the_file_gets_its_mode_whatever_the_umask(tmp_path):
@@ -46,16 +43,3 @@ def test_write_if_changed_writes_only_a_difference(tmp_path):
     before = os.stat(path).st_ino
     assert _io.write_if_changed(path, b"{}") is False and os.stat(path).st_ino == before
     assert _io.write_if_changed(path, b"{\"a\": 1}") is True and os.stat(path).st_ino != before
-
-
-def test_no_other_plugin_file_makes_its_own_temporary_files():
-    pattern = re.compile(r"mkstemp\(|os\.fsync\((handle|fd)\b|O_EXCL \| os\.O_NOFOLLOW")
-    found = []
-    for folder, _dirs, names in os.walk(PLUGINS):
-        for name in names:
-            path = os.path.join(folder, name)
-            if name.endswith(".py") and name != "_io.py":
-                with open(path, encoding="utf-8") as handle:
-                    found += ["%s:%d" % (os.path.relpath(path, PLUGINS), number)
-                              for number, line in enumerate(handle, 1) if pattern.search(line)]
-    assert found == [], "atomic writes outside plugins/module_utils/_io.py: %s" % found

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import datetime
-import os
-import re
 
 import pytest
 
 from ansible_collections.mcdev.credentials.plugins.module_utils import _time
 
-PLUGINS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "plugins"))
 UTC = datetime.timezone.utc
 
 
@@ -38,16 +35,3 @@ def test_iso_writes_utc_with_a_z_and_whole_seconds():
     assert _time.iso(None) is None
     assert _time.parse(_time.iso(_time.now())) <= _time.now()
     assert _time.EARLIEST < _time.parse("0001-01-02T00:00:00Z")
-
-
-def test_no_other_plugin_file_parses_formats_or_takes_the_time():
-    pattern = re.compile(r"fromisoformat|datetime\.now\(|%Y-%m-%dT%H:%M:%SZ|timezone\.utc")
-    found = []
-    for folder, _dirs, names in os.walk(PLUGINS):
-        for name in names:
-            path = os.path.join(folder, name)
-            if name.endswith(".py") and path != _time.__file__.replace(".pyc", ".py"):
-                with open(path, encoding="utf-8") as handle:
-                    found += ["%s:%d" % (os.path.relpath(path, PLUGINS), number)
-                              for number, line in enumerate(handle, 1) if pattern.search(line)]
-    assert found == [], "time handling outside plugins/module_utils/_time.py: %s" % found
