@@ -747,20 +747,24 @@ def build_csr(key, subject, subject_alt_name=None):
         raise CryptoError("the CSR could not be built: %s" % exc) from exc
 
 
+def _load_signed(data, source, certificate, load_pem, load_der):
+    """What load_pem / load_der read from PEM or DER bytes; a refusal that names the broken part otherwise."""
+    data = _to_bytes(data) or b""
+    what, form, fix = (("certificate", "DER X.509", _AS_ISSUED) if certificate else ("CSR", "DER PKCS#10", _NEW_CSR))
+    try:
+        return load_pem(data) if data.lstrip().startswith(b"-----BEGIN") else load_der(data)
+    except ValueError as exc:
+        problem = _signed_der_names_problem(data, certificate=certificate)
+        if problem:
+            raise CryptoError("%s: the %s's %s; %s" % (source, what, problem, fix)) from exc
+        advice = "check the file" if certificate else "replace or remove it"
+        raise CryptoError("%s is not a readable %s (PEM or %s); %s" % (source, what, form, advice)) from exc
+
+
 def load_csr(data, source="the CSR file"):
     """A CSR from PEM or DER bytes."""
     _require_cryptography()
-    data = _to_bytes(data) or b""
-    try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            csr = x509.load_pem_x509_csr(data)
-        else:
-            csr = x509.load_der_x509_csr(data)
-    except ValueError as exc:
-        problem = _signed_der_names_problem(data, certificate=False)
-        if problem:
-            raise CryptoError("%s: the CSR's %s; %s" % (source, problem, _NEW_CSR)) from exc
-        raise CryptoError("%s is not a readable CSR (PEM or DER PKCS#10); replace or remove it" % source) from exc
+    csr = _load_signed(data, source, False, x509.load_pem_x509_csr, x509.load_der_x509_csr)
     _check_readable(csr, source, "CSR", _NEW_CSR)
     return csr
 
@@ -1082,17 +1086,8 @@ def _value_kept_by(csr, old, position, short):
 def load_certificates(data, source="the certificate file"):
     """All certificates in PEM (one or more) or DER bytes."""
     _require_cryptography()
-    data = _to_bytes(data) or b""
-    try:
-        if data.lstrip().startswith(b"-----BEGIN"):
-            certificates = x509.load_pem_x509_certificates(data)
-        else:
-            certificates = [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        problem = _signed_der_names_problem(data, certificate=True)
-        if problem:
-            raise CryptoError("%s: the certificate's %s; %s" % (source, problem, _AS_ISSUED)) from exc
-        raise CryptoError("%s is not a readable certificate (PEM or DER X.509); check the file" % source) from exc
+    certificates = _load_signed(data, source, True, x509.load_pem_x509_certificates,
+                                lambda der: [x509.load_der_x509_certificate(der)])
     for index, cert in enumerate(certificates):
         what = "certificate" if len(certificates) == 1 else "certificate %d of %d" % (index + 1, len(certificates))
         _check_readable(cert, source, what, _AS_ISSUED)
