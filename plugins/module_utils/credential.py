@@ -30,7 +30,7 @@ import os
 import re
 
 from ansible_collections.mcdev.credentials.plugins.module_utils import _io, _time
-from ansible_collections.mcdev.credentials.plugins.module_utils import crypto, portal
+from ansible_collections.mcdev.credentials.plugins.module_utils import crypto, inventory, portal
 from ansible_collections.mcdev.credentials.plugins.module_utils.common import (
     PRIVATE_MODE,
     PUBLIC_MODE,
@@ -162,7 +162,8 @@ def is_live(cred):
 
 
 def is_active(cred):
-    return (cred.status or "").upper() == "ACTIVE"
+    """ACTIVE at Mastercard (inventory.is_active without a clock: the API's word is the manager's)."""
+    return inventory.is_active(cred.status)
 
 
 def sort_key(cred):
@@ -489,8 +490,8 @@ class CredentialRequest:
 
 # ------------------------------------------------------------------ the manager
 
-class Outcome:
-    """What one run did or would do (check mode)."""
+class RunOutcome:
+    """What one run of mc_certificate / mc_oauth_key did or would do (check mode)."""
 
     def __init__(self):
         self.changed = False
@@ -516,7 +517,7 @@ class CredentialManager:
         self.check_mode = check_mode
         self.now = now or _time.now()
         self._warn = warn or (lambda message: None)
-        self.outcome = Outcome()
+        self.outcome = RunOutcome()
         self.key_store = None
         if request.method == "generate":
             self.key_store = KeyStore(request.key_store, request.project_id, request.environment,

@@ -144,6 +144,14 @@ def _days_text(delta: timedelta) -> str:
 # credential records
 # ---------------------------------------------------------------------------
 
+def is_active(status: Any, expires: datetime | None = None, now: datetime | None = None) -> bool:
+    """The one definition of "active": ACTIVE at Mastercard and, when ``now`` is given, not past its expiry
+    (Mastercard's own EXPIRED may lag behind its clock)."""
+    if str(status or "").upper() != "ACTIVE":
+        return False
+    return now is None or expires is None or expires > now
+
+
 @dataclass(frozen=True)
 class RemoteCredential:
     """The facts the planner needs from one remote credential record."""
@@ -179,11 +187,11 @@ class RemoteCredential:
 
     def is_active(self, now: datetime) -> bool:
         """ACTIVE at Mastercard and not past its expiry (EXPIRED is derived from the clock)."""
-        return self.status == "ACTIVE" and (self.expires is None or self.expires > now)
+        return is_active(self.status, self.expires, now)
 
     def state(self, now: datetime) -> str:
         """The status as of ``now``: an ACTIVE record past its expiry reads EXPIRED."""
-        if self.status == "ACTIVE" and self.expires is not None and self.expires <= now:
+        if self.status == "ACTIVE" and not self.is_active(now):
             return "EXPIRED"
         return self.status or "UNKNOWN"
 
@@ -350,7 +358,7 @@ def match_local(remote_credentials: Iterable[Any], local_files: Iterable[Mapping
             by_key.setdefault(cred.public_key_fingerprint, []).append(cred)
 
     def active(cred):
-        return cred.is_active(when) if when is not None else cred.status == "ACTIVE"
+        return is_active(cred.status, cred.expires, when)
 
     result = Matching(hosts_by_credential={cred.id: [] for cred in creds})
     for item in local_files or ():

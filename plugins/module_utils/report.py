@@ -79,7 +79,7 @@ def _remote_row(cred, index, now, names):
     status = (cred.get("status") or "ACTIVE").upper()
     # a revoked credential is in no band: it is never notified and never counted
     band = inv.notice_bucket(expires, now) if status != "REVOKED" else None
-    if status == "ACTIVE" and band == "expired":
+    if inv.is_active(status) and band == "expired":
         status = "EXPIRED"
     project_id = cred.get("project_id")
     return {
@@ -201,7 +201,7 @@ def _groups(rows):
         keyed = sorted(by_project.items(), key=lambda item: _urgency(item[1][0]))
     out = []
     for name, members in keyed:
-        shown = [r for r in members if not (collapse and r["band"] is None and r["status"] == "ACTIVE")]
+        shown = [r for r in members if not (collapse and r["band"] is None and inv.is_active(r["status"]))]
         out.append((name, shown, len(members) - len(shown)))
     return out
 
@@ -274,7 +274,7 @@ def _row_svg(row, y):
 
 def _description(rows):
     expired = [r for r in rows if r["status"] == "EXPIRED"]
-    due = [r for r in rows if r["band"] not in (None, "expired") and r["status"] == "ACTIVE"]
+    due = [r for r in rows if r["band"] not in (None, "expired") and inv.is_active(r["status"])]
     text = "%d credentials: %d expired, %d expire within 90 days." % (len(rows), len(expired), len(due))
     if rows and rows[0]["status"] != "REVOKED":
         first = rows[0]

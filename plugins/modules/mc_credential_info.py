@@ -336,7 +336,7 @@ def _expiry_facts(expires, status, created, now, lead):
         # The lead is not shorter than this credential's lifetime (a short-lived test
         # certificate, say): the planner would refuse it; a report just says "due".
         rotate_at = expires - datetime.timedelta(days=lead)
-        should = status == "ACTIVE" and now >= rotate_at
+        should = inventory.is_active(status) and now >= rotate_at
     return {
         "days_left": int(inventory.days_left(expires, now) // 1),
         "notice": inventory.notice_bucket(expires, now),
@@ -477,7 +477,7 @@ def main():
                 by_notice[key] = by_notice.get(key, 0) + 1
         summary = {
             "remote_total": len(records),
-            "remote_active": sum(1 for r in records if r["status"] == "ACTIVE"),
+            "remote_active": sum(1 for r in records if inventory.is_active(r["status"])),
             "should_rotate": sum(1 for r in records if r["should_rotate"]),
             "by_notice": by_notice,
             "files_scanned": seen,

@@ -945,7 +945,7 @@ def _confirm_revocations_by_probe(module, p, desk, orders, remote, keys):
         return []
     by_id = dict((r.get("id"), r) for r in remote)
     pending_ids = {person.order["credential_id"] for person in pending}
-    candidates = [r for r in remote if (r.get("status") or "").upper() == "ACTIVE" and r.get("id") not in pending_ids
+    candidates = [r for r in remote if inv.is_active(r.get("status")) and r.get("id") not in pending_ids
                   and keys.get((r.get("public_key_fingerprint") or "").lower())]
     control = max(candidates, key=lambda r: r.get("created") or "", default=None)
     if control is None:

@@ -1,5 +1,6 @@
-"""One concept, one place (issue 12): time is read and written only in _time.py, files only in _io.py, and every
-exception class of the collection has errors.CollectionError as its root. Each check lists what breaks the rule."""
+"""One concept, one place (issue 12): time is read and written only in _time.py, files only in _io.py, "active" is
+decided only by inventory.is_active, and every exception class of the collection has errors.CollectionError as its
+root. Each check lists what breaks the rule."""
 
 from __future__ import annotations
 
@@ -36,6 +37,11 @@ def test_time_is_read_written_and_taken_only_in_time():
 def test_files_are_replaced_only_by_io():
     found = lines_matching(r"mkstemp\(|os\.fsync\((handle|fd)\b|O_EXCL \| os\.O_NOFOLLOW", "module_utils/_io.py")
     assert found == [], "atomic writes outside plugins/module_utils/_io.py: %s" % found
+
+
+def test_active_is_defined_only_in_inventory():
+    found = lines_matching(r"""==\s*["']ACTIVE["']""", "module_utils/inventory.py")
+    assert found == [], "'active' decided outside inventory.is_active: %s" % found
 
 
 def test_every_exception_class_has_the_one_root():
