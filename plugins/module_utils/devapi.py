@@ -29,7 +29,6 @@ import base64
 import binascii
 import email.utils
 import functools
-import hashlib
 import json
 import os
 import random
@@ -44,7 +43,7 @@ from urllib.parse import quote, urlparse
 # The connection options live in connection.py (so a module can take them without importing this
 # client); they are re-exported here under their historical names.
 from ansible_collections.mcdev.credentials.plugins.module_utils.errors import CollectionError
-from ansible_collections.mcdev.credentials.plugins.module_utils import _fingerprint, _time
+from ansible_collections.mcdev.credentials.plugins.module_utils import _fingerprint, _time, crypto
 from ansible_collections.mcdev.credentials.plugins.module_utils.connection import (  # noqa: F401 pylint: disable=unused-import
     CONNECTION_MUTUALLY_EXCLUSIVE,
     CONNECTION_REQUIRED_TOGETHER,
@@ -83,7 +82,6 @@ except ImportError:
 
 CRYPTOGRAPHY_IMPORT_ERROR = None
 try:
-    from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.hazmat.primitives.serialization import pkcs12
@@ -483,13 +481,12 @@ def _certificate_facts(certificate_pem):
     if not certificate_pem or not HAS_CRYPTOGRAPHY:
         return {}
     try:
-        cert = x509.load_pem_x509_certificate(certificate_pem.encode('ascii') if isinstance(certificate_pem, str) else certificate_pem)
-    except ValueError:
+        cert = crypto.load_certificate(certificate_pem, "the certificate the API returned")
+    except crypto.CryptoError:
         return {}
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return {
-        'fingerprint': hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest(),
-        'public_key_fingerprint': hashlib.sha256(spki).hexdigest(),
+        'fingerprint': crypto.certificate_fingerprint(cert),
+        'public_key_fingerprint': crypto.public_key_fingerprint(cert),
         'serial': '%x' % cert.serial_number,
         'subject': cert.subject.rfc4514_string(),
         'expires': cert.not_valid_after_utc,
@@ -501,11 +498,9 @@ def csr_public_key_fingerprint(csr_pem):
     if not csr_pem or not HAS_CRYPTOGRAPHY:
         return None
     try:
-        csr = x509.load_pem_x509_csr(csr_pem.encode('ascii') if isinstance(csr_pem, str) else csr_pem)
-    except ValueError:
+        return crypto.public_key_fingerprint(crypto.load_csr(csr_pem, "the CSR"))
+    except crypto.CryptoError:
         return None
-    spki = csr.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(spki).hexdigest()
 
 
 @dataclass
