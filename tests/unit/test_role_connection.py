@@ -80,3 +80,26 @@ def test_rotate_yml_sets_the_connection_once_for_every_controller_play_that_call
                 assert all("mc_rotation_" in str(value) for value in defaults.values())
                 covered.add(tasks_file)
     assert covered == api_files
+
+
+def test_the_plan_options_are_written_once():
+    """roles/rotation/vars/main.yml holds what the role's mc_rotation_plan calls share, and each entry point's block
+    sets it as the module's defaults: a call passes only its own options (the ~30 shared ones were pasted into main,
+    replan and finish, and the lineage into every call)."""
+    role_vars = load("roles", "rotation", "vars", "main.yml")
+    lineage, plan = set(role_vars["_mc_rotation_lineage"]), set(role_vars["_mc_rotation_plan_options"])
+    assert lineage < plan and len(plan) >= 25
+    own = {"respect_backoff"}  # finish records with respect_backoff false
+    calls = 0
+    for name, tasks in role_tasks().items():
+        for task in tasks:
+            planned = [args for module, args in module_calls([task]) if module == "mc_rotation_plan"]
+            if not planned:
+                continue
+            defaults = (task.get("module_defaults") or {}).get("mcdev.credentials.mc_rotation_plan")
+            assert defaults in ("{{ _mc_rotation_plan_options }}", "{{ _mc_rotation_lineage }}"), name
+            shared = plan - own if defaults == "{{ _mc_rotation_plan_options }}" else lineage
+            for args in planned:
+                calls += 1
+                assert not shared & set(args), "%s passes %s again" % (name, sorted(shared & set(args)))
+    assert calls >= 6
