@@ -172,7 +172,6 @@ class SharedState:
                 os.makedirs(directory, mode=0o700, exist_ok=True)
                 path = os.path.join(directory, alias + KEY_SUFFIX)
                 _io.write_atomically(path, data)
-                os.chmod(path, _io.PRIVATE_MODE)
 
 
 class SharedLedger:
